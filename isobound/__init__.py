@@ -1,0 +1,1 @@
+"""isobound: placeholder while the core lands."""

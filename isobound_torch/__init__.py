@@ -1,0 +1,1 @@
+"""isobound_torch: placeholder while the plugin lands."""
