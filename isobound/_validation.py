@@ -1,0 +1,110 @@
+"""Argument checks shared by the public API.
+
+Two tiers, as in scipy.stats: malformed *parameters* raise ``ValueError``
+naming the argument and the offending value; out-of-domain *evaluation
+points* (negative radii, quantiles outside [0, 1]) follow the documented
+distribution conventions and never raise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "check_positive",
+    "check_nonnegative",
+    "check_probability",
+    "as_class_vector",
+    "as_counts",
+    "short_repr",
+]
+
+#: Probabilities may miss 1 by this much (relative) and are silently renormalised.
+SUM_TOLERANCE = 1e-9
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """A repr that stays readable for long arrays."""
+    text = repr(value)
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, threshold=8, precision=6)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def _as_float(name: str, value: Any) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {name}={value!r}") from None
+    return result
+
+
+def check_positive(name: str, value: Any, *, allow_inf: bool = False) -> float:
+    """Return ``float(value)`` if it is > 0 (and finite unless allowed)."""
+    x = _as_float(name, value)
+    if math.isnan(x) or x <= 0 or (math.isinf(x) and not allow_inf):
+        raise ValueError(f"{name} must be a positive finite number, got {name}={value!r}")
+    return x
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    """Return ``float(value)`` if it is finite and >= 0."""
+    x = _as_float(name, value)
+    if not math.isfinite(x) or x < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+    return x
+
+
+def check_probability(name: str, value: Any, *, open_interval: bool = False) -> float:
+    """Return ``float(value)`` if it lies in [0, 1) (or (0, 1) when ``open_interval``)."""
+    x = _as_float(name, value)
+    ok = (0.0 < x < 1.0) if open_interval else (0.0 <= x < 1.0)
+    if not ok:
+        interval = "(0, 1)" if open_interval else "[0, 1)"
+        raise ValueError(f"{name} must lie in {interval}, got {name}={value!r}")
+    return x
+
+
+def as_class_vector(name: str, value: Any) -> NDArray[np.float64]:
+    """A 1-d float64 array with at least one entry and no NaN."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a 1-d sequence of numbers, got {name}={short_repr(value)}"
+        ) from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 1-d sequence, got shape {arr.shape}: "
+            f"{name}={short_repr(value)}"
+        )
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{name} contains NaN: {name}={short_repr(value)}")
+    return arr
+
+
+def as_counts(counts: Any, size: int) -> NDArray[np.float64]:
+    """Class multiplicities: positive, finite, one per distinct class."""
+    if counts is None:
+        return np.ones(size)
+    arr = as_class_vector("counts", counts)
+    if arr.shape != (size,):
+        raise ValueError(
+            f"counts must have one entry per class ({size}), got {arr.size}: "
+            f"counts={short_repr(counts)}"
+        )
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if np.any(bad):
+        raise ValueError(
+            f"counts must be positive and finite, got counts[{int(np.argmax(bad))}]="
+            f"{arr[bad][0]!r} in counts={short_repr(counts)}"
+        )
+    if np.any(arr != np.round(arr)):
+        raise ValueError(f"counts must be whole numbers, got counts={short_repr(counts)}")
+    return arr
