@@ -58,6 +58,8 @@ __all__ = [
     "load_cifar10",
     "load_dataset",
     "dataset_fingerprint",
+    "write_fake_svhn",
+    "write_fake_cifar10",
 ]
 
 DATASET_NAMES = ("digits", "svhn", "cifar10")
@@ -483,3 +485,103 @@ def _file_digest(path: Path, chunk: int = 1 << 16) -> str:
             fh.seek(max(size - chunk, chunk))
             h.update(fh.read(chunk))
     return f"{size}:{h.hexdigest()[:16]}"
+
+
+# ----------------------------------------------------------------------------------------
+# Fake files in the real formats (for tests and smoke runs without the real data)
+# ----------------------------------------------------------------------------------------
+
+
+def _fake_images(n: int, n_classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Class-dependent uint8 images ``(n, 3, 32, 32)``: a bright block whose place encodes the class.
+
+    Learnable in a few steps, so a smoke run's classifiers end up with distinct
+    classes rather than a constant prediction.
+    """
+    labels = np.arange(n) % n_classes
+    rng.shuffle(labels)
+    images = rng.integers(0, 96, size=(n, 3, 32, 32), dtype=np.int64)
+    for i, k in enumerate(labels):
+        row, col = divmod(int(k), 4)
+        images[i, :, 2 + 8 * row : 8 + 8 * row, 2 + 8 * col : 8 + 8 * col] += 150
+    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
+def write_fake_svhn(
+    data_dir: str | os.PathLike[str], *, n_train: int = 64, n_test: int = 32, seed: int = 0
+) -> list[Path]:
+    """Write small ``train_32x32.mat`` / ``test_32x32.mat`` files in SVHN's own layout.
+
+    ``X`` is ``(32, 32, 3, N)`` uint8 and ``y`` is ``(N, 1)`` with labels 1..10 (10 for
+    the digit 0), exactly as in the official files, so :func:`load_svhn` reads them
+    through the same code path. The pictures are synthetic, not SVHN.
+
+    Returns
+    -------
+    list of Path
+        The two files written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = write_fake_svhn(d, n_train=20, n_test=10)
+    ...     load_svhn(d).train_images.shape
+    torch.Size([20, 3, 32, 32])
+    """
+    import scipy.io
+
+    _check_limit("n_train", n_train)
+    _check_limit("n_test", n_test)
+    root = Path(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for fname, n in zip(_SVHN_FILES, (n_train, n_test)):
+        images, labels = _fake_images(n, 10, rng)
+        x = np.ascontiguousarray(np.transpose(images, (2, 3, 1, 0)))  # NCHW -> HWCN
+        y = np.where(labels == 0, 10, labels).astype(np.uint8).reshape(-1, 1)
+        scipy.io.savemat(str(root / fname), {"X": x, "y": y})
+        paths.append(root / fname)
+    return paths
+
+
+def write_fake_cifar10(
+    data_dir: str | os.PathLike[str], *, n_per_batch: int = 16, n_test: int = 32, seed: int = 0
+) -> Path:
+    """Write a small ``cifar-10-batches-py`` directory in CIFAR-10's own pickle layout.
+
+    Five ``data_batch_i`` files and a ``test_batch``, each a pickled dict with
+    ``b'data'`` (uint8 ``(N, 3072)``), ``b'labels'`` (list of int), ``b'batch_label'``
+    and ``b'filenames'``, as in the official archive. The pictures are synthetic.
+
+    Returns
+    -------
+    Path
+        The ``cifar-10-batches-py`` directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = write_fake_cifar10(d, n_per_batch=4, n_test=6)
+    ...     ds = load_cifar10(d)
+    ...     tuple(ds.train_images.shape), tuple(ds.test_images.shape)
+    ((20, 3, 32, 32), (6, 3, 32, 32))
+    """
+    _check_limit("n_per_batch", n_per_batch)
+    _check_limit("n_test", n_test)
+    folder = Path(data_dir) / _CIFAR_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for fname, n in [(b, n_per_batch) for b in _CIFAR_TRAIN] + [(_CIFAR_TEST, n_test)]:
+        images, labels = _fake_images(n, 10, rng)
+        batch = {
+            b"batch_label": fname.encode(),
+            b"labels": [int(v) for v in labels],
+            b"data": images.reshape(n, 3072),
+            b"filenames": [f"fake_{i}.png".encode() for i in range(n)],
+        }
+        with open(folder / fname, "wb") as fh:
+            pickle.dump(batch, fh, protocol=2)
+    return folder
