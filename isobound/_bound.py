@@ -1,0 +1,861 @@
+r"""The worst-case robustness distribution :math:`R^*` (Theorem 1).
+
+For class proportions :math:`p_i` under the generator and
+:math:`b_i = \Phi^{-1}(p_i)` (for a majority class,
+:math:`b_i = -\Phi^{-1}(\sum_{j \ne i} p_j)`), the paper's Eq. (2) reads
+
+.. math::
+
+    P(r \le \eta) \;\ge\; B(\varepsilon)
+    = \sum_i \bigl[\Phi(b_i) - \Phi(b_i - \varepsilon)\bigr],
+    \qquad \varepsilon = \omega^{-1}(\eta),
+
+and :math:`1 - B(\varepsilon) = \sum_i \Phi(b_i - \varepsilon)`.  ``B`` is the
+cdf of a random variable :math:`R^*` on :math:`[0, \infty)`; the latent
+robustness :math:`r_Z` is stochastically smaller than :math:`R^*` and the
+in-distribution robustness is stochastically smaller than
+:math:`\omega(R^*)`.  :class:`IsoperimetricBound` is :math:`R^*`;
+:class:`ImageSpaceBound` is :math:`\omega(R^*)`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import integrate
+from scipy import special as sc
+
+from ._gaussian import LOG_SQRT_2PI, log_interval_mass, log_phi, normal_loss, scalar_or_array
+from ._moduli import Affine, Identity, Modulus, as_modulus
+from ._validation import (
+    SUM_TOLERANCE,
+    as_class_vector,
+    as_counts,
+    check_positive,
+    short_repr,
+)
+
+__all__ = ["IsoperimetricBound", "ImageSpaceBound"]
+
+FloatArray = NDArray[np.float64]
+
+_EPS = float(np.finfo(np.float64).eps)
+#: Base relative margin by which every returned value is moved to its safe side.
+SAFETY = 2.0**-46
+
+
+def _margin(log_value: FloatArray) -> FloatArray:
+    """Relative safety margin for a value whose log is ``log_value``.
+
+    Values that pass through ``exp`` of a large log inherit an error of
+    about ``|log| * eps``; the margin covers it.
+    """
+    with np.errstate(invalid="ignore"):
+        mag = np.where(np.isfinite(log_value), np.abs(log_value), 0.0)
+    result: FloatArray = SAFETY + 4.0 * _EPS * mag
+    return result
+
+
+def _logsumexp_rows(x: FloatArray, log_weights: FloatArray) -> FloatArray:
+    """``log(sum_j exp(x[..., j] + log_weights[j]))`` along the last axis."""
+    result: FloatArray = sc.logsumexp(x + log_weights, axis=-1)
+    return result
+
+
+class IsoperimetricBound:
+    r"""Worst-case robustness :math:`R^*` of any classifier, in latent space.
+
+    ``cdf(eps)`` is :math:`B(\varepsilon)`, the paper's Eq. (2) with
+    :math:`\omega` the identity: a **lower bound** on the fraction of points
+    whose latent robustness :math:`r_Z` is at most ``eps``, valid for every
+    classifier whose class proportions under the generator are
+    ``class_probs``.  Everything the paper reports is a functional of this
+    distribution: ``ppf(q)`` is an **upper bound** on the ``q``-quantile of
+    robustness (Tables 1-2 use ``q = 0.25``, Figure 2 the median) and
+    ``mean()`` is :math:`E R^* = \sum_i L(a_i)`, Theorem 4's quantity.
+
+    The methods follow scipy.stats' frozen distributions and are vectorised
+    over their argument.  All computations stay in the log domain where it
+    matters: interval masses are integrated directly (never ``1 - cdf``),
+    tails use ``log_ndtr``, majority classes use the mass of the other
+    classes, and equal classes are merged into one entry with a multiplicity,
+    so ``equiprobable(10**15)`` costs the same as ``equiprobable(2)``.
+    Every returned float is rounded towards its safe side (lower bounds down,
+    upper bounds up) by a relative margin of about 1e-14.
+
+    Out-of-domain arguments follow scipy: ``cdf`` of a negative radius is 0,
+    ``sf`` is 1; ``ppf``/``isf`` outside [0, 1] and NaN give NaN.
+
+    Parameters
+    ----------
+    class_probs : array_like
+        Class proportions :math:`p_i = P(f(g(z)) = i)`, non-negative, summing
+        to 1 (within 1e-9 relative; they are renormalised exactly).
+    counts : array_like of int, optional
+        Multiplicity of each entry: entry ``i`` stands for ``counts[i]``
+        classes of probability ``class_probs[i]`` each.
+    normalize : bool, optional
+        Rescale ``class_probs`` to sum to 1 instead of raising when they do not.
+
+    Raises
+    ------
+    ValueError
+        Negative, infinite or NaN probabilities; a sum that differs from 1
+        (the message says by how much); non-positive or fractional counts.
+
+    See Also
+    --------
+    ImageSpaceBound : the same bound pushed through a modulus of continuity.
+
+    Examples
+    --------
+    The Z-space upper bound of the paper's Tables 1-2 (K = 10 equiprobable
+    classes, d = 100, 25% quantile, normalised by E||z||):
+
+    >>> from isobound import IsoperimetricBound, expected_gaussian_norm
+    >>> bound = IsoperimetricBound.equiprobable(10)
+    >>> round(bound.ppf(0.25), 6)
+    0.15798
+    >>> round(bound.ppf(0.25) / expected_gaussian_norm(100), 6)
+    0.015838
+
+    Deep in the tail the naive ``1 - sum(...)`` is 0 while ``logsf`` is not:
+
+    >>> bound = IsoperimetricBound([0.5, 0.3, 0.2])
+    >>> float(bound.logsf(40.0))
+    -804.608442...
+    """
+
+    __slots__ = (
+        "_p",
+        "_logp",
+        "_logq",
+        "_b",
+        "_counts",
+        "_logc",
+        "_minority",
+        "_n_classes",
+        "_degenerate",
+    )
+
+    def __init__(
+        self, class_probs: ArrayLike, counts: ArrayLike | None = None, *, normalize: bool = False
+    ) -> None:
+        p = as_class_vector("class_probs", class_probs)
+        bad = ~np.isfinite(p) | (p < 0)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"class_probs must be finite and >= 0, got class_probs[{i}]={p[i]!r} "
+                f"in class_probs={short_repr(class_probs)}"
+            )
+        c = as_counts(counts, p.size)
+        total = float(math.fsum((p * c).tolist()))
+        if total <= 0:
+            raise ValueError(
+                f"class_probs must have a positive sum, got class_probs={short_repr(class_probs)}"
+            )
+        if not normalize and abs(total - 1.0) > SUM_TOLERANCE:
+            raise ValueError(
+                f"class_probs must sum to 1, but they sum to {total!r} (off by "
+                f"{total - 1.0:+.3g}): class_probs={short_repr(class_probs)}; "
+                "pass normalize=True to rescale them"
+            )
+        with np.errstate(divide="ignore"):
+            logp = np.log(p) - math.log(total)
+        self._setup(logp, c)
+
+    # -- construction -----------------------------------------------------
+
+    @classmethod
+    def from_log_probs(
+        cls, log_probs: ArrayLike, counts: ArrayLike | None = None, *, normalize: bool = False
+    ) -> IsoperimetricBound:
+        r"""Build the bound from log class proportions.
+
+        Use this for classes whose probability is below the float range
+        (``log_probs`` down to -1e4 and beyond) or known only as logs.
+
+        Parameters
+        ----------
+        log_probs : array_like
+            :math:`\log p_i \le 0` (``-inf`` allowed for an empty class).
+        counts : array_like of int, optional
+            Multiplicities, as in the constructor.
+        normalize : bool, optional
+            Shift the logs so the probabilities sum to 1 instead of raising.
+
+        Examples
+        --------
+        >>> b = IsoperimetricBound.from_log_probs([0.0, -1e4], normalize=True)
+        >>> float(b.mean()) > 0
+        True
+        """
+        lp = as_class_vector("log_probs", log_probs)
+        bad = (lp > 0) | (lp == np.inf)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"log_probs must be <= 0, got log_probs[{i}]={lp[i]!r} "
+                f"in log_probs={short_repr(log_probs)}"
+            )
+        c = as_counts(counts, lp.size)
+        if np.all(lp == -np.inf):
+            raise ValueError(f"log_probs are all -inf: log_probs={short_repr(log_probs)}")
+        total = float(sc.logsumexp(lp + np.log(c)))
+        if not normalize and abs(total) > SUM_TOLERANCE:
+            raise ValueError(
+                f"exp(log_probs) must sum to 1, but log(sum) = {total!r} (sum off by "
+                f"{math.expm1(total):+.3g}): log_probs={short_repr(log_probs)}; "
+                "pass normalize=True to rescale them"
+            )
+        obj = cls.__new__(cls)
+        obj._setup(lp - total, c)
+        return obj
+
+    @classmethod
+    def equiprobable(cls, n_classes: int) -> IsoperimetricBound:
+        """``K`` classes of probability ``1/K`` each, in O(1) for any ``K``.
+
+        Parameters
+        ----------
+        n_classes : int
+            ``K >= 1`` (1 gives the degenerate bound of a constant classifier).
+
+        Examples
+        --------
+        >>> round(IsoperimetricBound.equiprobable(1000).median(), 6)
+        0.200294
+        >>> IsoperimetricBound.equiprobable(10**15).n_classes
+        1000000000000000
+        """
+        k = _as_n_classes(n_classes)
+        obj = cls.__new__(cls)
+        obj._setup(np.array([-math.log(k)]), np.array([float(k)]))
+        return obj
+
+    def _setup(self, logp: FloatArray, counts: FloatArray) -> None:
+        n_total = float(counts.sum())
+        keep = logp > -np.inf
+        logp, counts = logp[keep], counts[keep]
+        # merge equal classes into one entry with a multiplicity
+        uniq, inverse = np.unique(logp, return_inverse=True)
+        merged = np.zeros(uniq.size)
+        np.add.at(merged, inverse, counts)
+        logp, counts = uniq, merged
+        logc = np.log(counts)
+        p = np.exp(logp)
+        minority = p <= 0.5
+        logq = np.empty_like(logp)
+        with np.errstate(divide="ignore"):
+            logq[minority] = np.log1p(-p[minority])
+        for i in np.flatnonzero(~minority):
+            # the majority class (count 1): 1 - p_i is the mass of the others
+            others_logp = np.delete(logp, i)
+            others_logc = np.delete(logc, i)
+            extra = counts[i] - 1.0
+            terms = list(others_logp + others_logc)
+            if extra > 0:
+                terms.append(logp[i] + math.log(extra))
+            logq[i] = float(sc.logsumexp(terms)) if terms else -np.inf
+        b = np.empty_like(logp)
+        b[minority] = sc.ndtri_exp(logp[minority])
+        with np.errstate(divide="ignore"):
+            b[~minority] = -sc.ndtri_exp(logq[~minority])
+        for name, value in (
+            ("_p", p),
+            ("_logp", logp),
+            ("_logq", logq),
+            ("_b", b),
+            ("_counts", counts),
+            ("_logc", logc),
+            ("_minority", minority),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_n_classes", n_total)
+        # a single class of probability 1: no classifier change, R* = +inf
+        object.__setattr__(self, "_degenerate", bool(np.all(logq == -np.inf)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("IsoperimetricBound is immutable")
+
+    # -- attributes ---------------------------------------------------------
+
+    @property
+    def n_classes(self) -> int:
+        """Total number of classes, multiplicities (and empty classes) included."""
+        return int(self._n_classes)
+
+    @property
+    def class_probs(self) -> FloatArray:
+        """Distinct class probabilities (may underflow to 0 for log-prob input)."""
+        return self._p  # type: ignore[no-any-return]
+
+    @property
+    def log_probs(self) -> FloatArray:
+        """Logs of the distinct class probabilities."""
+        return self._logp  # type: ignore[no-any-return]
+
+    @property
+    def counts(self) -> FloatArray:
+        """Multiplicity of each distinct class probability."""
+        return self._counts  # type: ignore[no-any-return]
+
+    @property
+    def thresholds(self) -> FloatArray:
+        r""":math:`b_i = -a_{\ne i}`, the half-space thresholds of each class."""
+        return self._b  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        if self._p.size == 1:
+            return f"IsoperimetricBound.equiprobable({self.n_classes})"
+        if np.all(self._counts == 1) and self._p.size <= 12:
+            return f"IsoperimetricBound({self._p.tolist()!r})"
+        return (
+            f"IsoperimetricBound(class_probs={short_repr(self._p)}, "
+            f"counts={short_repr(self._counts)})"
+        )
+
+    # -- core evaluations (no safety margin) ---------------------------------
+
+    def _raw_cdf(self, eps: FloatArray) -> FloatArray:
+        """B(eps) for finite eps > 0 (1-d array), accurate to a few ulp."""
+        b, p, minority = self._b, self._p, self._minority
+        q = np.exp(self._logq)
+        # sign flip so that both kinds of class use an accurate tail:
+        # minority: p - Phi(b - eps);  majority: Phibar(b - eps) - q
+        sign = np.where(minority, 1.0, -1.0)
+        base = np.where(minority, p, q)
+        y = sc.ndtr(sign * (b - eps[:, None]))
+        mass = sign * (base - y)
+        big = np.maximum(base, y)
+        # fall back to direct integration where the subtraction would cancel
+        cancels = ~(np.abs(base - y) >= big * (1.0 / 16.0))
+        bad = cancels | ((mass <= 0) & (big > 0))
+        if np.any(bad):
+            rows, cols = np.nonzero(bad)
+            with np.errstate(under="ignore"):
+                mass[rows, cols] = np.exp(log_interval_mass(b[cols], eps[rows]))
+        total: FloatArray = mass @ self._counts
+        return total
+
+    def _raw_logcdf(self, eps: FloatArray) -> FloatArray:
+        """log B(eps) for finite eps > 0, full range (no underflow)."""
+        out = np.empty(eps.shape)
+        cdf = self._raw_cdf(eps)
+        tiny = cdf < 1e-290
+        big = cdf > 0.5
+        mid = ~tiny & ~big
+        out[mid] = np.log(cdf[mid])
+        if np.any(big):
+            out[big] = np.log1p(-self._raw_sf(eps[big]))
+        if np.any(tiny):
+            lm = log_interval_mass(self._b[None, :], eps[tiny][:, None])
+            out[tiny] = _logsumexp_rows(lm, self._logc)
+        return out
+
+    def _raw_sf(self, eps: FloatArray) -> FloatArray:
+        total: FloatArray = sc.ndtr(self._b - eps[:, None]) @ self._counts
+        return total
+
+    def _raw_logsf(self, eps: FloatArray) -> FloatArray:
+        out = np.empty(eps.shape)
+        cdf = self._raw_cdf(eps)
+        small = cdf < 0.5
+        out[small] = np.log1p(-cdf[small])
+        if np.any(~small):
+            out[~small] = _logsumexp_rows(
+                sc.log_ndtr(self._b - eps[~small][:, None]), self._logc
+            )
+        return out
+
+    def _raw_logpdf(self, eps: FloatArray) -> FloatArray:
+        return _logsumexp_rows(log_phi(self._b - eps[:, None]), self._logc)
+
+    # -- evaluation plumbing --------------------------------------------------
+
+    def _eval(
+        self,
+        x: ArrayLike,
+        inner: Any,
+        *,
+        at_zero: float,
+        at_inf: float,
+        below: float,
+    ) -> Any:
+        arr = np.asarray(x, dtype=np.float64)
+        flat = arr.ravel()
+        out = np.full(flat.shape, np.nan)
+        if self._degenerate:
+            out[flat >= 0] = at_zero
+            out[flat < 0] = below
+            return scalar_or_array(out.reshape(arr.shape), x)
+        out[flat < 0] = below
+        out[flat == 0] = at_zero
+        out[flat == np.inf] = at_inf
+        sel = (flat > 0) & np.isfinite(flat)
+        if np.any(sel):
+            out[sel] = inner(flat[sel])
+        return scalar_or_array(out.reshape(arr.shape), x)
+
+    # -- public distribution methods -----------------------------------------
+
+    def cdf(self, eps: ArrayLike) -> Any:
+        r"""Lower bound :math:`B(\varepsilon)` on :math:`P(r_Z \le \varepsilon)`, Eq. (2).
+
+        Computed as a sum of interval masses
+        :math:`\sum_i [\Phi(b_i) - \Phi(b_i - \varepsilon)]`, each short or
+        tail interval integrated directly, so it keeps its relative accuracy
+        for radii down to 1e-300.  Rounded down.
+
+        Examples
+        --------
+        >>> from scipy.special import ndtr, ndtri
+        >>> eps = 1e-9
+        >>> naive = float(2 * (ndtr(ndtri(0.5) + eps) - ndtr(ndtri(0.5))))
+        >>> exact = IsoperimetricBound([0.5, 0.5]).cdf(eps)
+        >>> naive, round(exact / 7.978845608e-10, 9)
+        (0.0, 1.0)
+        """
+
+        def inner(e: FloatArray) -> FloatArray:
+            v = self._raw_cdf(e)
+            with np.errstate(divide="ignore"):
+                m = _margin(np.log(v))
+            return np.clip(v * (1.0 - m), 0.0, 1.0)
+
+        return self._eval(eps, inner, at_zero=0.0, at_inf=1.0, below=0.0)
+
+    def logcdf(self, eps: ArrayLike) -> Any:
+        """Log of :meth:`cdf`, finite for radii as small as 1e-300 (rounded down)."""
+
+        def inner(e: FloatArray) -> FloatArray:
+            v = self._raw_logcdf(e)
+            return np.minimum(v * (1.0 + _margin(v)) - SAFETY * 1e-300, 0.0)
+
+        return self._eval(eps, inner, at_zero=-np.inf, at_inf=0.0, below=-np.inf)
+
+    def sf(self, eps: ArrayLike) -> Any:
+        r"""Upper bound :math:`\sum_i \Phi(b_i - \varepsilon)` on :math:`P(r_Z > \varepsilon)`.
+
+        Exact in the deep tail (no ``1 - cdf``); rounded up.
+        """
+
+        def inner(e: FloatArray) -> FloatArray:
+            v = self._raw_sf(e)
+            with np.errstate(divide="ignore"):
+                m = _margin(np.log(v))
+            return np.clip(v * (1.0 + m), 0.0, 1.0)
+
+        return self._eval(eps, inner, at_zero=1.0, at_inf=0.0, below=1.0)
+
+    def logsf(self, eps: ArrayLike) -> Any:
+        r"""Log of :meth:`sf`, finite far into the tail (rounded up).
+
+        :math:`\log \sum_i \Phi(b_i - \varepsilon)` by ``log_ndtr`` and
+        ``logsumexp``; near 0 it is ``log1p(-cdf)`` so that its relative
+        accuracy holds for tiny radii too.
+        """
+
+        def inner(e: FloatArray) -> FloatArray:
+            v = self._raw_logsf(e)
+            return np.minimum(v * (1.0 - _margin(v)), 0.0)
+
+        return self._eval(eps, inner, at_zero=0.0, at_inf=-np.inf, below=0.0)
+
+    def pdf(self, eps: ArrayLike) -> Any:
+        r"""Density :math:`B'(\varepsilon) = \sum_i \varphi(b_i - \varepsilon)` of :math:`R^*`."""
+
+        def inner(e: FloatArray) -> FloatArray:
+            with np.errstate(under="ignore"):
+                return np.exp(self._raw_logpdf(e))
+
+        value = self._eval(eps, inner, at_zero=np.nan, at_inf=0.0, below=0.0)
+        # the density at 0 (right limit) is finite; fill it in
+        arr = np.asarray(value, dtype=np.float64)
+        zero = np.asarray(eps, dtype=np.float64) == 0
+        if np.any(zero) and not self._degenerate:
+            arr = np.where(zero, math.exp(self._raw_logpdf(np.zeros(1))[0]), arr)
+        elif np.any(zero):
+            arr = np.where(zero, 0.0, arr)
+        return scalar_or_array(np.asarray(arr), eps)
+
+    def logpdf(self, eps: ArrayLike) -> Any:
+        """Log of :meth:`pdf`."""
+        with np.errstate(divide="ignore"):
+            return scalar_or_array(np.log(np.asarray(self.pdf(eps), dtype=np.float64)), eps)
+
+    def ppf(self, q: ArrayLike) -> Any:
+        r"""Upper bound on the ``q``-quantile of robustness: the root of :math:`B(\varepsilon) = q`.
+
+        At least a fraction ``q`` of points have latent robustness at most
+        ``ppf(q)``, whatever the classifier.  Solved for all ``q`` at once by
+        a bracketed Newton iteration on ``log B`` (``q <= 1/2``) or on
+        ``log(1 - B)`` (``q > 1/2``), so ``q`` as small as 1e-300 keeps its
+        digits.  Rounded up.
+
+        Examples
+        --------
+        >>> b = IsoperimetricBound.equiprobable(2)
+        >>> round(b.ppf(0.5), 6)  # the median for two half-spaces: Phi^-1(3/4)
+        0.67449
+        >>> float(b.ppf(1e-300))  # B(eps) ~ 2 phi(0) eps
+        1.25331413731...e-300
+        """
+        arr = np.asarray(q, dtype=np.float64)
+        flat = arr.ravel()
+        out = np.full(flat.shape, np.nan)
+        out[flat == 0] = 0.0
+        out[flat == 1] = np.inf
+        inside = (flat > 0) & (flat < 1)
+        if self._degenerate:
+            out[inside] = np.inf
+        elif np.any(inside):
+            qs = flat[inside]
+            res = np.empty(qs.shape)
+            low = qs <= 0.5
+            if np.any(low):
+                res[low] = self._solve(np.log(qs[low]), cdf_side=True)
+            if np.any(~low):
+                res[~low] = self._solve(np.log1p(-qs[~low]), cdf_side=False)
+            out[inside] = res
+        return scalar_or_array(out.reshape(arr.shape), q)
+
+    def isf(self, p: ArrayLike) -> Any:
+        r"""Upper bound on the radius exceeded with probability ``p``: root of :math:`1 - B = p`.
+
+        At most a fraction ``p`` of points can have robustness above
+        ``isf(p)``.  Works for ``p`` down to 1e-300 (solved on ``logsf``).
+        Rounded up.
+
+        Examples
+        --------
+        >>> round(IsoperimetricBound.equiprobable(10).isf(1e-300), 4)
+        35.8276
+        """
+        arr = np.asarray(p, dtype=np.float64)
+        flat = arr.ravel()
+        out = np.full(flat.shape, np.nan)
+        out[flat == 1] = 0.0
+        out[flat == 0] = np.inf
+        inside = (flat > 0) & (flat < 1)
+        if self._degenerate:
+            out[inside] = np.inf
+        elif np.any(inside):
+            ps = flat[inside]
+            res = np.empty(ps.shape)
+            tail = ps <= 0.5
+            if np.any(tail):
+                res[tail] = self._solve(np.log(ps[tail]), cdf_side=False)
+            if np.any(~tail):
+                res[~tail] = self._solve(np.log1p(-ps[~tail]), cdf_side=True)
+            out[inside] = res
+        return scalar_or_array(out.reshape(arr.shape), p)
+
+    def median(self) -> float:
+        """Upper bound on the median robustness, ``ppf(0.5)`` (Figure 2)."""
+        return float(self.ppf(0.5))
+
+    def mean(self) -> float:
+        r"""Upper bound :math:`E R^* = \sum_i L(a_i)` on the mean latent robustness.
+
+        :math:`L(a) = \varphi(a) - a\bar\Phi(a)` is the normal loss function
+        and :math:`a_i = -b_i`.  This is the exact sum inside Theorem 4
+        (:func:`isobound.theorem4`), not its looser K >= 5 closed form.
+        Rounded up.
+
+        Examples
+        --------
+        >>> round(IsoperimetricBound.equiprobable(10).mean(), 3)
+        0.473
+        """
+        if self._degenerate:
+            return math.inf
+        terms = np.asarray(normal_loss(-self._b), dtype=np.float64) * self._counts
+        value = math.fsum(terms.tolist())
+        return value * (1.0 + float(_margin(np.array([math.log(value)]))[0]))
+
+    def rvs(self, size: Any = None, random_state: Any = None) -> Any:
+        """Draw samples of :math:`R^*` by inverse transform.
+
+        Parameters
+        ----------
+        size : int or tuple of ints, optional
+        random_state : None, int or numpy.random.Generator
+            Seed or generator (``numpy.random.default_rng`` semantics).
+        """
+        rng = np.random.default_rng(random_state)
+        u = rng.random(size)
+        return self.ppf(u)
+
+    def support(self) -> tuple[float, float]:
+        """``(0, inf)``."""
+        return (0.0, math.inf)
+
+    def through(self, omega: Modulus | None) -> ImageSpaceBound:
+        r"""The bound in image space, :math:`\omega(R^*)` (Theorem 1 with a modulus).
+
+        Examples
+        --------
+        >>> from isobound import Lipschitz
+        >>> b = IsoperimetricBound([0.5, 0.3, 0.2]).through(Lipschitz(2.5))
+        >>> round(b.cdf(0.5), 6)
+        0.196056
+        """
+        return ImageSpaceBound(self, omega)
+
+    # -- root finding -------------------------------------------------------
+
+    def _solve(self, log_target: FloatArray, *, cdf_side: bool) -> FloatArray:
+        """Solve ``logcdf(e) = t`` (cdf side) or ``logsf(e) = t`` for each t.
+
+        Bracketed Newton: the bracket comes from one-class bounds, so each
+        element needs only a few steps; the result is rounded up.
+        """
+        t = np.asarray(log_target, dtype=np.float64)
+        b, logc = self._b, self._logc
+        log_k = float(sc.logsumexp(logc))
+        b_max = float(b.max())
+        if cdf_side:
+            # B(e) <= e * sum_i c_i phi(min(b_i, 0))  ->  root >= q / M
+            log_m = float(sc.logsumexp(logc + log_phi(np.minimum(b, 0.0))))
+            lo = np.exp(t - log_m)
+            # sf(hi) <= K Phi(b_max - hi) = 1 - q  ->  B(hi) >= q
+            hi = b_max - sc.ndtri_exp(np.log1p(-np.exp(t)) - log_k)
+            log_pdf0 = float(self._raw_logpdf(np.zeros(1))[0])
+            x = np.exp(t - log_pdf0)
+        else:
+            # sf(e) >= c_i Phi(b_i - e) for every i  ->  lower end
+            lo = np.max(b[None, :] - sc.ndtri_exp(t[:, None] - logc[None, :]), axis=1)
+            lo = np.maximum(lo, 0.0)
+            hi = b_max - sc.ndtri_exp(t - log_k)
+            x = lo.copy()
+        hi = np.maximum(hi * (1.0 + 4 * _EPS), lo)
+        lo = lo * (1.0 - 4 * _EPS)
+        x = np.clip(x, lo, hi)
+        x = np.where(x > 0, x, 0.5 * (lo + hi))
+        active = np.ones(t.shape, dtype=bool)
+        for _ in range(200):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            xi = x[idx]
+            if cdf_side:
+                f = self._raw_logcdf(xi) - t[idx]
+                slope = np.exp(self._raw_logpdf(xi) - (f + t[idx]))
+            else:
+                f = self._raw_logsf(xi) - t[idx]
+                slope = -np.exp(self._raw_logpdf(xi) - (f + t[idx]))
+            # f is increasing (cdf side) or decreasing (sf side) in x
+            root_above = (f < 0) if cdf_side else (f > 0)
+            lo_i = np.where(root_above, xi, lo[idx])
+            hi_i = np.where(root_above, hi[idx], xi)
+            done_exact = f == 0
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                newton = xi - f / slope
+            ok = np.isfinite(newton) & (newton > lo_i) & (newton < hi_i)
+            geometric = (lo_i > 0) & (hi_i > 4.0 * lo_i)
+            bisect = np.where(geometric, np.sqrt(lo_i * hi_i), 0.5 * (lo_i + hi_i))
+            x_new = np.where(ok, newton, bisect)
+            converged = done_exact | (np.abs(x_new - xi) <= 2 * _EPS * np.abs(xi)) | (
+                hi_i - lo_i <= 2 * _EPS * hi_i
+            )
+            lo[idx], hi[idx] = lo_i, hi_i
+            x[idx] = np.where(done_exact, xi, x_new)
+            active[idx[converged]] = False
+        return x * (1.0 + SAFETY + 8 * _EPS)
+
+
+def _as_n_classes(n_classes: Any) -> int:
+    try:
+        k = int(n_classes)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"n_classes must be a positive integer, got n_classes={n_classes!r}")
+    if k != n_classes or k < 1:
+        raise ValueError(f"n_classes must be a positive integer, got n_classes={n_classes!r}")
+    return k
+
+
+class ImageSpaceBound:
+    r"""The worst-case robustness :math:`\omega(R^*)` in image space.
+
+    ``cdf(eta) = max(B(omega.inverse(eta)) - delta, 0)`` is a **lower
+    bound** on :math:`P(r_{in} \le \eta)` (Theorem 1), and so on
+    :math:`P(r_{unc} \le \eta)` too since :math:`r_{unc} \le r_{in}`;
+    ``ppf(q) = omega(latent.ppf(q + delta))`` is an **upper bound** on the
+    q-quantile.  ``delta = omega.failure_prob`` is the probability that an
+    estimated modulus fails (0 for a deterministic one).  Inverses are
+    rounded down and values of omega up, so the result stays on the safe
+    side.
+
+    Build it with :meth:`IsoperimetricBound.through`.
+    """
+
+    __slots__ = ("_latent", "_omega")
+
+    def __init__(self, latent: IsoperimetricBound, omega: Modulus | None) -> None:
+        if not isinstance(latent, IsoperimetricBound):
+            raise ValueError(f"latent must be an IsoperimetricBound, got latent={latent!r}")
+        object.__setattr__(self, "_latent", latent)
+        object.__setattr__(self, "_omega", as_modulus(omega))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ImageSpaceBound is immutable")
+
+    @property
+    def latent(self) -> IsoperimetricBound:
+        return self._latent  # type: ignore[no-any-return]
+
+    @property
+    def omega(self) -> Modulus:
+        return self._omega  # type: ignore[no-any-return]
+
+    @property
+    def failure_prob(self) -> float:
+        return self.omega.failure_prob
+
+    @property
+    def n_classes(self) -> int:
+        return self.latent.n_classes
+
+    def __repr__(self) -> str:
+        return f"{self.latent!r}.through({self.omega!r})"
+
+    def _eps(self, eta: ArrayLike) -> FloatArray:
+        e = np.asarray(self.omega.inverse(eta), dtype=np.float64)
+        if isinstance(self.omega, Identity):
+            return e
+        return e * (1.0 - SAFETY)
+
+    def _omega_up(self, t: FloatArray) -> FloatArray:
+        v = np.asarray(self.omega(t), dtype=np.float64)
+        if isinstance(self.omega, Identity):
+            return v
+        return v * (1.0 + SAFETY)
+
+    def cdf(self, eta: ArrayLike) -> Any:
+        r"""Lower bound :math:`\max(B(\omega^{-1}(\eta)) - \delta, 0)` on :math:`P(r \le \eta)`."""
+        x = np.asarray(eta, dtype=np.float64)
+        v = np.asarray(self.latent.cdf(self._eps(x)), dtype=np.float64)
+        d = self.failure_prob
+        if d:
+            v = np.maximum((v - d) - 2 * _EPS * v, 0.0)
+        v = np.where(np.isnan(x), np.nan, v)
+        return scalar_or_array(v, eta)
+
+    def logcdf(self, eta: ArrayLike) -> Any:
+        """Log of :meth:`cdf`."""
+        if not self.failure_prob:
+            x = np.asarray(eta, dtype=np.float64)
+            return scalar_or_array(
+                np.asarray(self.latent.logcdf(self._eps(x)), dtype=np.float64), eta
+            )
+        with np.errstate(divide="ignore"):
+            return scalar_or_array(np.log(np.asarray(self.cdf(eta), dtype=np.float64)), eta)
+
+    def sf(self, eta: ArrayLike) -> Any:
+        r"""Upper bound :math:`\min(1 - B(\omega^{-1}(\eta)) + \delta, 1)` on :math:`P(r > \eta)`."""
+        x = np.asarray(eta, dtype=np.float64)
+        v = np.asarray(self.latent.sf(self._eps(x)), dtype=np.float64)
+        d = self.failure_prob
+        if d:
+            v = np.minimum(v + d + 2 * _EPS * (v + d), 1.0)
+        v = np.where(np.isnan(x), np.nan, v)
+        return scalar_or_array(v, eta)
+
+    def logsf(self, eta: ArrayLike) -> Any:
+        """Log of :meth:`sf`, finite deep into the tail (when ``delta == 0``)."""
+        x = np.asarray(eta, dtype=np.float64)
+        v = np.asarray(self.latent.logsf(self._eps(x)), dtype=np.float64)
+        d = self.failure_prob
+        if d:
+            v = np.minimum(np.logaddexp(v, math.log(d)) * (1.0 - SAFETY), 0.0)
+        return scalar_or_array(v, eta)
+
+    def ppf(self, q: ArrayLike) -> Any:
+        r"""Upper bound :math:`\omega(\text{latent.ppf}(q + \delta))` on the q-quantile of r."""
+        x = np.asarray(q, dtype=np.float64)
+        d = self.failure_prob
+        shifted = x + d
+        if d:
+            shifted = np.where((x >= 0) & (x <= 1), np.minimum(shifted * (1 + 2 * _EPS), 1.0), x)
+        t = np.asarray(self.latent.ppf(shifted), dtype=np.float64)
+        out = self._omega_up(t)
+        return scalar_or_array(out, q)
+
+    def isf(self, p: ArrayLike) -> Any:
+        r"""Upper bound :math:`\omega(\text{latent.isf}(p - \delta))`; ``inf`` when ``p <= delta``."""
+        x = np.asarray(p, dtype=np.float64)
+        d = self.failure_prob
+        shifted = x - d
+        if d:
+            shifted = np.where(
+                (x >= 0) & (x <= 1), np.maximum(shifted * (1 - 2 * _EPS), 0.0), np.nan
+            )
+        t = np.asarray(self.latent.isf(shifted), dtype=np.float64)
+        return scalar_or_array(self._omega_up(t), p)
+
+    def median(self) -> float:
+        """Upper bound on the median of r, ``ppf(0.5)``."""
+        return float(self.ppf(0.5))
+
+    def mean(self, *, diameter: float | None = None) -> float:
+        r"""Upper bound :math:`E\,\omega(R^*)` on the mean robustness.
+
+        Valid for any non-decreasing :math:`\omega` (concave or not) because
+        :math:`r \le_{st} \omega(R^*)`; it is never larger than the paper's
+        :math:`\omega(E R^*)` when :math:`\omega` is concave (Jensen).  With
+        an estimated modulus (``failure_prob = delta > 0``) robustness is
+        unknown on the failure event, so a bound ``diameter`` on robustness
+        there is needed, and :math:`\delta \cdot \text{diameter}` is added.
+        Add Theorem 4's Wasserstein :math:`\delta` yourself for the
+        approximate-generator setting (:func:`isobound.theorem4` does).
+
+        Raises
+        ------
+        ValueError
+            If ``failure_prob > 0`` and no ``diameter`` is given.
+        """
+        d = self.failure_prob
+        extra = 0.0
+        if d:
+            if diameter is None:
+                raise ValueError(
+                    f"the modulus may fail with probability {d}; pass diameter= (a bound on "
+                    "robustness where it fails, e.g. the diameter of the data) to bound the mean"
+                )
+            extra = d * check_positive("diameter", diameter, allow_inf=True)
+        omega = self.omega
+        latent = self.latent
+        if latent._degenerate:
+            return math.inf
+        if isinstance(omega, Affine):
+            value = omega.slope * latent.mean() + omega.intercept
+        elif isinstance(omega, Identity):
+            value = latent.mean()
+        else:
+            value = self._mean_by_quadrature()
+        return (value * (1.0 + SAFETY) + extra) * (1.0 + 2 * _EPS)
+
+    def _mean_by_quadrature(self) -> float:
+        latent = self.latent
+        omega = self.omega
+        top = float(latent.isf(1e-300))
+        if not np.isfinite(omega(top)):
+            return math.inf
+        b = latent.thresholds
+        knots = np.unique(np.clip(np.concatenate([b, b - 8, b + 8, [top]]), 0.0, top))
+        knots = knots[(knots > 0) & (knots < top)]
+        logc = np.log(latent.counts)
+
+        def integrand(t: float) -> float:
+            dens = math.exp(float(sc.logsumexp(logc - 0.5 * (b - t) ** 2)) - LOG_SQRT_2PI)
+            return float(omega(t)) * dens
+
+        value, err = integrate.quad(integrand, 0.0, top, points=knots.tolist(), limit=500)
+        # the tail beyond `top` carries probability below 1e-300
+        return float(value + abs(err))
