@@ -28,7 +28,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import integrate
 from scipy import special as sc
 
-from ._gaussian import LOG_SQRT_2PI, log_interval_mass, log_phi, normal_loss, scalar_or_array
+from ._gaussian import (
+    LOG_SQRT_2PI,
+    interval_mass,
+    log_interval_mass,
+    log_phi,
+    normal_loss,
+    scalar_or_array,
+)
 from ._moduli import Affine, Identity, Modulus, as_modulus
 from ._validation import (
     SUM_TOLERANCE,
@@ -159,7 +166,7 @@ class IsoperimetricBound:
         if np.any(bad):
             i = int(np.argmax(bad))
             raise ValueError(
-                f"class_probs must be finite and >= 0, got class_probs[{i}]={p[i]!r} "
+                f"class_probs must be finite and >= 0, got class_probs[{i}]={float(p[i])!r} "
                 f"in class_probs={short_repr(class_probs)}"
             )
         c = as_counts(counts, p.size)
@@ -209,7 +216,7 @@ class IsoperimetricBound:
         if np.any(bad):
             i = int(np.argmax(bad))
             raise ValueError(
-                f"log_probs must be <= 0, got log_probs[{i}]={lp[i]!r} "
+                f"log_probs must be <= 0, got log_probs[{i}]={float(lp[i])!r} "
                 f"in log_probs={short_repr(log_probs)}"
             )
         c = as_counts(counts, lp.size)
@@ -332,6 +339,13 @@ class IsoperimetricBound:
 
     # -- core evaluations (no safety margin) ---------------------------------
 
+    def _cdf_log_scale(self) -> float:
+        """Largest ``b_i**2 / 2`` among classes that carry mass: the size of
+        the logs that B's terms pass through ``exp`` (for the safety margin)."""
+        weight = self._logp + self._logc
+        relevant = weight >= float(weight.max()) - 745.0
+        return 1.0 + float(np.max(0.5 * self._b[relevant] ** 2))
+
     def _raw_cdf(self, eps: FloatArray) -> FloatArray:
         """B(eps) for finite eps > 0 (1-d array), accurate to a few ulp."""
         b, p, minority = self._b, self._p, self._minority
@@ -340,17 +354,25 @@ class IsoperimetricBound:
         # minority: p - Phi(b - eps);  majority: Phibar(b - eps) - q
         sign = np.where(minority, 1.0, -1.0)
         base = np.where(minority, p, q)
-        y = sc.ndtr(sign * (b - eps[:, None]))
-        mass = sign * (base - y)
-        big = np.maximum(base, y)
-        # fall back to direct integration where the subtraction would cancel
-        # (beyond a factor 8 the subtraction would amplify rounding errors)
-        cancels = ~(np.abs(base - y) >= big * 0.125)
-        bad = cancels | ((mass <= 0) & (big > 0))
+        arg = b - eps[:, None]
+        arg *= sign
+        y = sc.ndtr(arg)
+        diff = base - y
+        # fall back to direct integration where the subtraction would amplify
+        # rounding beyond ~16 ulps: the error is about eps*base plus the
+        # (1 + x^2) ulps that ndtr(x) carries from the rounding of x
+        arg *= arg
+        arg += 1.0
+        arg *= y
+        arg += base
+        good = np.abs(diff) * 16.0 >= arg
+        mass = diff
+        mass *= sign
+        bad = ~good
         if np.any(bad):
             rows, cols = np.nonzero(bad)
-            with np.errstate(under="ignore"):
-                mass[rows, cols] = np.exp(log_interval_mass(b[cols], eps[rows]))
+            mass[rows, cols] = interval_mass(b[cols], eps[rows])
+        np.maximum(mass, 0.0, out=mass)
         total: FloatArray = mass @ self._counts
         return total
 
@@ -436,7 +458,7 @@ class IsoperimetricBound:
         def inner(e: FloatArray) -> FloatArray:
             v = self._raw_cdf(e)
             with np.errstate(divide="ignore"):
-                m = _margin(np.log(v))
+                m = _margin(np.minimum(np.abs(np.log(v)), self._cdf_log_scale()))
             return np.clip(v * (1.0 - m), 0.0, 1.0)
 
         return self._eval(eps, inner, at_zero=0.0, at_inf=1.0, below=0.0)
@@ -530,9 +552,9 @@ class IsoperimetricBound:
             res = np.empty(qs.shape)
             low = qs <= 0.5
             if np.any(low):
-                res[low] = self._solve(np.log(qs[low]), cdf_side=True)
+                res[low] = self._solve(qs[low], cdf_side=True)
             if np.any(~low):
-                res[~low] = self._solve(np.log1p(-qs[~low]), cdf_side=False)
+                res[~low] = self._solve(1.0 - qs[~low], cdf_side=False)
             out[inside] = res
         return scalar_or_array(out.reshape(arr.shape), q)
 
@@ -561,9 +583,9 @@ class IsoperimetricBound:
             res = np.empty(ps.shape)
             tail = ps <= 0.5
             if np.any(tail):
-                res[tail] = self._solve(np.log(ps[tail]), cdf_side=False)
+                res[tail] = self._solve(ps[tail], cdf_side=False)
             if np.any(~tail):
-                res[~tail] = self._solve(np.log1p(-ps[~tail]), cdf_side=True)
+                res[~tail] = self._solve(1.0 - ps[~tail], cdf_side=True)
             out[inside] = res
         return scalar_or_array(out.reshape(arr.shape), p)
 
@@ -630,8 +652,8 @@ class IsoperimetricBound:
         dpdf: FloatArray = (dens * d) @ self._counts
         return pdf, dpdf
 
-    def _solve(self, log_target: FloatArray, *, cdf_side: bool) -> FloatArray:
-        """Solve ``cdf(e) = exp(t)`` (cdf side) or ``sf(e) = exp(t)`` for each t.
+    def _solve(self, target: FloatArray, *, cdf_side: bool) -> FloatArray:
+        """Solve ``cdf(e) = target`` (cdf side) or ``sf(e) = target`` elementwise.
 
         Bracketed, safeguarded Newton iteration, vectorised over all targets:
 
@@ -641,14 +663,16 @@ class IsoperimetricBound:
           (Newton with the second derivative, cubic convergence) suffices,
           accepted without a further evaluation once the step is so small
           that its cubic error is below an ulp;
-        * targets >= 1e-290 are solved on the function itself, smaller ones
-          on its logarithm, so 1e-300 keeps its digits;
+        * targets are solved on the function itself (so 1e-300 keeps its
+          digits), subnormal ones on its logarithm;
         * a step that leaves the bracket is replaced by (geometric) bisection.
 
         The root is rounded up (it is an upper bound on a quantile).
         """
-        t = np.asarray(log_target, dtype=np.float64)
-        target = np.exp(t)
+        # 1 - q is exact for q in [1/2, 1] (Sterbenz), so targets carry no error;
+        # the log target is only used for the tiniest ones
+        target = np.asarray(target, dtype=np.float64)
+        t = np.log(target)
         b, logc = self._b, self._logc
         log_k = float(_logsumexp_rows(logc[None, :], np.zeros(1))[0])
         b_max = float(b.max())
@@ -679,7 +703,9 @@ class IsoperimetricBound:
             x = self._initial_guess(t, lo, hi, x, cdf_side=cdf_side)
         x = np.clip(x, lo, hi)
         x = np.where(x > 0, x, 0.5 * (lo + hi))
-        log_mode = target < 1e-290
+        # linear targets keep every digit down to the smallest normal float;
+        # below it only the log carries information
+        log_mode = target < np.finfo(np.float64).tiny
         active = np.ones(t.shape, dtype=bool)
         for _ in range(200):
             idx = np.flatnonzero(active)
@@ -736,7 +762,10 @@ class IsoperimetricBound:
             lo[idx], hi[idx] = lo_i, hi_i
             x[idx] = x_new
             active[idx[converged]] = False
-        return x * (1.0 + SAFETY + 8 * _EPS)
+        # log-mode roots inherit the error of exp(large log): widen by |t| ulps
+        widen = SAFETY + 8 * _EPS + np.where(log_mode, 4 * _EPS * np.abs(t), 0.0)
+        result: FloatArray = x * (1.0 + widen)
+        return result
 
     def _initial_guess(
         self, t: FloatArray, lo: FloatArray, hi: FloatArray, fallback: FloatArray, *, cdf_side: bool

@@ -25,6 +25,7 @@ from scipy import special as sc
 __all__ = [
     "LOG_SQRT_2PI",
     "expected_gaussian_norm",
+    "interval_mass",
     "log_interval_mass",
     "log_phi",
     "normal_loss",
@@ -56,20 +57,54 @@ def log_phi(x: ArrayLike) -> FloatArray:
     return result
 
 
-def _log_short_mass(mid: FloatArray, half: FloatArray) -> FloatArray:
-    """log of the integral of phi over [mid - half, mid + half] by quadrature.
+def _short_average(mid: FloatArray, half: FloatArray) -> FloatArray:
+    """Mean of ``exp(-mid*u - u**2/2)`` over ``u in [-half, half]``.
 
-    Valid (to ~1e-16 relative) when ``half <= 1/4`` and ``|mid| * half <= 1``.
-    Substituting ``x = mid + half * u`` gives
-    ``phi(mid) * half * int_{-1}^{1} exp(-mid*half*u - half**2 u**2 / 2) du``.
+    The mass of ``[mid - half, mid + half]`` is ``phi(mid) * 2 half * this``.
+    8-point Gauss-Legendre, accurate to ~1e-16 relative when ``half <= 1/4``
+    and ``|mid| * half <= 1`` (the integrand is then nearly polynomial).
     """
     mh = (mid * half)[..., None]
     h2 = (half * half)[..., None]
     u = _GL_NODES
     integrand = np.exp(-mh * u - 0.5 * h2 * u * u)
-    quad = integrand @ _GL_WEIGHTS
-    result: FloatArray = log_phi(mid) + np.log(half) + np.log(quad)
+    result: FloatArray = 0.5 * (integrand @ _GL_WEIGHTS)
     return result
+
+
+def _is_short(mid: FloatArray, half: FloatArray) -> NDArray[np.bool_]:
+    with np.errstate(invalid="ignore"):
+        result: NDArray[np.bool_] = (
+            np.isfinite(half) & (half <= 0.25) & (np.abs(mid) * half <= 1.0) & (half > 0)
+        )
+    return result
+
+
+def _log_short_mass(mid: FloatArray, half: FloatArray) -> FloatArray:
+    """log of the integral of phi over [mid - half, mid + half] by quadrature."""
+    result: FloatArray = log_phi(mid) + np.log(2.0 * half) + np.log(_short_average(mid, half))
+    return result
+
+
+def interval_mass(upper: ArrayLike, width: ArrayLike) -> FloatArray:
+    """``Phi(u) - Phi(u - w)`` in the linear domain, to full relative accuracy.
+
+    Short intervals multiply ``phi(mid) * w`` by the quadrature average, so
+    that a tiny width never passes through ``exp`` of a large logarithm;
+    other intervals exponentiate :func:`log_interval_mass`.
+    """
+    u, w = np.broadcast_arrays(
+        np.asarray(upper, dtype=np.float64), np.asarray(width, dtype=np.float64)
+    )
+    half = 0.5 * w
+    mid = u - half
+    short = _is_short(mid, half)
+    out = np.empty(u.shape)
+    with np.errstate(under="ignore"):
+        ms, hs = mid[short], half[short]
+        out[short] = np.exp(log_phi(ms)) * (2.0 * hs) * _short_average(ms, hs)
+        out[~short] = np.exp(log_interval_mass(u[~short], w[~short]))
+    return out
 
 
 def _log1mexp(x: FloatArray) -> FloatArray:
@@ -123,8 +158,7 @@ def log_interval_mass(upper: ArrayLike, width: ArrayLike) -> FloatArray:
     finite_w = np.isfinite(w)
     half = 0.5 * w
     mid = u - half
-    with np.errstate(invalid="ignore"):
-        short = finite_w & (half <= 0.25) & (np.abs(mid) * half <= 1.0) & (w > 0)
+    short = _is_short(mid, half)
     zero = w == 0
     out[zero] = -np.inf
     if np.any(short):

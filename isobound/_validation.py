@@ -103,7 +103,7 @@ def as_counts(counts: Any, size: int) -> NDArray[np.float64]:
     if np.any(bad):
         raise ValueError(
             f"counts must be positive and finite, got counts[{int(np.argmax(bad))}]="
-            f"{arr[bad][0]!r} in counts={short_repr(counts)}"
+            f"{float(arr[bad][0])!r} in counts={short_repr(counts)}"
         )
     if np.any(arr != np.round(arr)):
         raise ValueError(f"counts must be whole numbers, got counts={short_repr(counts)}")
