@@ -45,7 +45,7 @@ from ._validation import (
     short_repr,
 )
 
-__all__ = ["IsoperimetricBound", "ImageSpaceBound"]
+__all__ = ["ImageSpaceBound", "IsoperimetricBound"]
 
 FloatArray = NDArray[np.float64]
 
@@ -74,7 +74,7 @@ def _logsumexp_rows(x: FloatArray, log_weights: FloatArray) -> FloatArray:
     """
     y = x + log_weights
     if y.shape[-1] == 1:
-        return y[..., 0]  # type: ignore[no-any-return]
+        return y[..., 0]
     m = np.max(y, axis=-1)
     shift = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore", under="ignore"):
@@ -147,16 +147,25 @@ class IsoperimetricBound:
     """
 
     __slots__ = (
-        "_p",
-        "_logp",
-        "_logq",
         "_b",
         "_counts",
+        "_degenerate",
         "_logc",
+        "_logp",
+        "_logq",
         "_minority",
         "_n_classes",
-        "_degenerate",
+        "_p",
     )
+    _p: FloatArray
+    _logp: FloatArray
+    _logq: FloatArray
+    _b: FloatArray
+    _counts: FloatArray
+    _logc: FloatArray
+    _minority: NDArray[np.bool_]
+    _n_classes: float
+    _degenerate: bool
 
     def __init__(
         self, class_probs: ArrayLike, counts: ArrayLike | None = None, *, normalize: bool = False
@@ -310,22 +319,22 @@ class IsoperimetricBound:
     @property
     def class_probs(self) -> FloatArray:
         """Distinct class probabilities (may underflow to 0 for log-prob input)."""
-        return self._p  # type: ignore[no-any-return]
+        return self._p
 
     @property
     def log_probs(self) -> FloatArray:
         """Logs of the distinct class probabilities."""
-        return self._logp  # type: ignore[no-any-return]
+        return self._logp
 
     @property
     def counts(self) -> FloatArray:
         """Multiplicity of each distinct class probability."""
-        return self._counts  # type: ignore[no-any-return]
+        return self._counts
 
     @property
     def thresholds(self) -> FloatArray:
         r""":math:`b_i = -a_{\ne i}`, the half-space thresholds of each class."""
-        return self._b  # type: ignore[no-any-return]
+        return self._b
 
     def __repr__(self) -> str:
         if self._p.size == 1:
@@ -820,6 +829,8 @@ class ImageSpaceBound:
     """
 
     __slots__ = ("_latent", "_omega")
+    _latent: IsoperimetricBound
+    _omega: Modulus
 
     def __init__(self, latent: IsoperimetricBound, omega: Modulus | None) -> None:
         if not isinstance(latent, IsoperimetricBound):
@@ -832,11 +843,11 @@ class ImageSpaceBound:
 
     @property
     def latent(self) -> IsoperimetricBound:
-        return self._latent  # type: ignore[no-any-return]
+        return self._latent
 
     @property
     def omega(self) -> Modulus:
-        return self._omega  # type: ignore[no-any-return]
+        return self._omega
 
     @property
     def failure_prob(self) -> float:

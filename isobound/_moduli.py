@@ -34,13 +34,13 @@ from ._validation import (
 )
 
 __all__ = [
-    "Modulus",
+    "Affine",
+    "Composition",
+    "Holder",
     "Identity",
     "Lipschitz",
-    "Affine",
-    "Holder",
+    "Modulus",
     "PiecewiseLinear",
-    "Composition",
     "UniformPrior",
     "as_modulus",
 ]
@@ -61,6 +61,7 @@ class Modulus(ABC):
     """
 
     __slots__ = ("_failure_prob",)
+    _failure_prob: float
 
     def __init__(self, *, failure_prob: float = 0.0) -> None:
         object.__setattr__(
@@ -170,7 +171,9 @@ class Affine(Modulus):
     (2.5, 1.0, 0.0)
     """
 
-    __slots__ = ("_slope", "_intercept")
+    __slots__ = ("_intercept", "_slope")
+    _slope: float
+    _intercept: float
 
     def __init__(self, slope: float, intercept: float, *, failure_prob: float = 0.0) -> None:
         super().__init__(failure_prob=failure_prob)
@@ -249,6 +252,8 @@ class Holder(Modulus):
     """
 
     __slots__ = ("_constant", "_exponent")
+    _constant: float
+    _exponent: float
 
     def __init__(self, constant: float, exponent: float, *, failure_prob: float = 0.0) -> None:
         super().__init__(failure_prob=failure_prob)
@@ -312,7 +317,11 @@ class PiecewiseLinear(Modulus):
     0.6
     """
 
-    __slots__ = ("_radii", "_values", "_interpolation", "_extrapolate")
+    __slots__ = ("_extrapolate", "_interpolation", "_radii", "_values")
+    _radii: FloatArray
+    _values: FloatArray
+    _interpolation: str
+    _extrapolate: bool
 
     def __init__(
         self,
@@ -352,12 +361,12 @@ class PiecewiseLinear(Modulus):
 
     @property
     def radii(self) -> FloatArray:
-        return self._radii  # type: ignore[no-any-return]
+        return self._radii
 
     @property
     def values(self) -> FloatArray:
         """The measured values after the running maximum."""
-        return self._values  # type: ignore[no-any-return]
+        return self._values
 
     @property
     def interpolation(self) -> str:
@@ -490,7 +499,9 @@ class Composition(Modulus):
     The failure probabilities add (a union bound).
     """
 
-    __slots__ = ("_outer", "_inner")
+    __slots__ = ("_inner", "_outer")
+    _outer: Modulus
+    _inner: Modulus
 
     def __init__(self, outer: Modulus, inner: Modulus) -> None:
         for name, m in (("outer", outer), ("inner", inner)):
@@ -508,11 +519,11 @@ class Composition(Modulus):
 
     @property
     def outer(self) -> Modulus:
-        return self._outer  # type: ignore[no-any-return]
+        return self._outer
 
     @property
     def inner(self) -> Modulus:
-        return self._inner  # type: ignore[no-any-return]
+        return self._inner
 
     @property
     def is_concave(self) -> bool:

@@ -59,7 +59,8 @@ def _one_minus_gaussian_tail(log_tail: np.ndarray) -> np.ndarray:
     """``max(1 - exp(log_tail), 0)`` rounded down."""
     with np.errstate(over="ignore"):
         v = -np.expm1(np.minimum(log_tail, 0.0))
-    return np.maximum(v * (1.0 - SAFETY) - SAFETY * 1e-300, 0.0)
+    result: np.ndarray = np.maximum(v * (1.0 - SAFETY) - SAFETY * 1e-300, 0.0)
+    return result
 
 
 def theorem1(eta: ArrayLike, class_probs: ArrayLike, omega: Modulus | None = None) -> Any:

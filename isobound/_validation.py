@@ -15,11 +15,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "check_positive",
-    "check_nonnegative",
-    "check_probability",
     "as_class_vector",
     "as_counts",
+    "check_nonnegative",
+    "check_positive",
+    "check_probability",
     "short_repr",
 ]
 
