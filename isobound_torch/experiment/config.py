@@ -1,0 +1,376 @@
+"""The experiment's configuration: one JSON-serialisable dataclass.
+
+Every field left at ``None`` takes a default that depends on the dataset (and on
+``smoke``); :meth:`ExperimentConfig.resolved` fills them in, and the resolved
+configuration is what the run records and hashes. Defaults per dataset:
+
+========================  ==================  ==========================  ===============================
+field                     digits              svhn                        cifar10
+========================  ==================  ==========================  ===============================
+generator                 ``vae``             ``dcgan``                   ``dcgan``
+latent_dim                8                   100                         100
+classifiers               lenet, cnn, mlp     lenet, resnet18, resnet101  vgg16, wrn-28-10, wrn-28-10+adv
+generator_epochs          300                 25                          50
+classifier_epochs         40                  30                          60
+n_samples (measured z)    1000                1000                        1000
+========================  ==================  ==========================  ===============================
+
+``smoke=True`` shrinks everything (a handful of images, 1-2 epochs, narrow
+networks, 8 latent samples) so that every code path runs in seconds; its numbers
+mean nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data import DATASET_NAMES
+from ..models import GENERATOR_NAMES, parse_classifier_name
+
+__all__ = ["ExperimentConfig", "DATASET_DEFAULTS", "SMOKE_OVERRIDES"]
+
+#: Dataset-dependent defaults for the fields left at ``None``.
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {
+        "generator": "vae",
+        "latent_dim": 8,
+        "classifiers": ("lenet", "cnn", "mlp"),
+        "generator_epochs": 300,
+        "classifier_epochs": 40,
+        "batch_size": 64,
+        "generator_lr": 1e-3,
+        "classifier_lr": 1e-3,
+        "optimizer": "adam",
+        "augment": False,
+        "n_samples": 1000,
+        "chunk_size": 250,
+        "normalize_inputs": False,
+    },
+    "svhn": {
+        "generator": "dcgan",
+        "latent_dim": 100,
+        "classifiers": ("lenet", "resnet18", "resnet101"),
+        "generator_epochs": 25,
+        "classifier_epochs": 30,
+        "batch_size": 128,
+        "generator_lr": 2e-4,
+        "classifier_lr": 0.05,
+        "optimizer": "sgd",
+        "augment": False,
+        "n_samples": 1000,
+        "chunk_size": 100,
+        "normalize_inputs": True,
+    },
+    "cifar10": {
+        "generator": "dcgan",
+        "latent_dim": 100,
+        "classifiers": ("vgg16", "wrn-28-10", "wrn-28-10+adv"),
+        "generator_epochs": 50,
+        "classifier_epochs": 60,
+        "batch_size": 128,
+        "generator_lr": 2e-4,
+        "classifier_lr": 0.1,
+        "optimizer": "sgd",
+        "augment": True,
+        "n_samples": 1000,
+        "chunk_size": 100,
+        "normalize_inputs": True,
+    },
+}
+
+#: What ``smoke=True`` changes (on top of the dataset defaults, below explicit values).
+SMOKE_OVERRIDES: dict[str, Any] = {
+    "generator_epochs": 2,
+    "classifier_epochs": 1,
+    "n_samples": 8,
+    "chunk_size": 4,
+    "max_iter": 10,
+    "max_train": 256,
+    "max_test": 64,
+    "modulus_samples": 16,
+    "modulus_restarts": 1,
+    "modulus_steps": 3,
+    "radii": (0.1, 0.3, 1.0),
+    "n_examples": 2,
+}
+_SMOKE_WIDTH = {"digits": 0.25, "svhn": 0.0625, "cifar10": 0.0625}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Settings of one ``isobound experiment`` run (train, measure, bound, report).
+
+    Fields left at ``None`` take the dataset's default (module docstring); call
+    :meth:`resolved` to see them. The object is immutable, validated on
+    construction, and round-trips through JSON (:meth:`to_dict`, :meth:`from_dict`).
+
+    Parameters
+    ----------
+    dataset : {"digits", "svhn", "cifar10"}
+        ``digits`` is scikit-learn's bundled set (no files needed); the others are
+        read from ``data_dir``.
+    data_dir : str, optional
+        Directory with the SVHN ``.mat`` files or the CIFAR-10 python batches.
+    run_dir : str, optional
+        Where checkpoints and the report go (default ``runs/<dataset>``).
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:<n>"``.
+    seed : int
+        Seeds every stage (each stage derives its own seed from it).
+    classifiers : tuple of str, optional
+        Architectures to train and measure, e.g. ``("lenet", "resnet18")``; a
+        ``+adv`` suffix trains with PGD (Madry et al.).
+    generator : {"vae", "dcgan"}, optional
+        Generative model g.
+    latent_dim : int, optional
+        d, the dimension of ``z ~ N(0, I_d)``.
+    generator_checkpoint : str, optional
+        A ``state_dict`` file (``torch.save``) for the generator: skips its training.
+    width_scale : float
+        Multiplies every network's channel counts (``< 1`` for quick runs).
+    generator_epochs, classifier_epochs, batch_size : int, optional
+        Training lengths and batch size.
+    generator_lr, classifier_lr : float, optional
+        Learning rates (Adam for the generator; ``optimizer`` for classifiers).
+    optimizer : {"adam", "sgd"}, optional
+        Classifier optimiser (SGD uses momentum 0.9, weight decay 5e-4 and a cosine
+        schedule).
+    augment : bool, optional
+        Random crops (and flips for CIFAR-10) during classifier training.
+    normalize_inputs : bool, optional
+        Put a per-channel standardisation layer in front of each classifier.
+    max_train, max_test : int, optional
+        Use only the first so many images of each split.
+    n_samples : int, optional
+        N, the number of generated samples on which robustness is measured.
+    chunk_size : int, optional
+        Samples per measurement checkpoint (and per distributed work item).
+    overshoot, max_iter : float, int
+        DeepFool settings (the paper's attack).
+    quantile : float
+        Which quantile the tables report (0.25 in the paper).
+    failure_prob : float
+        delta, the probability with which the estimated modulus omega may fail; it is
+        subtracted from the image-space bound's cdf.
+    modulus_confidence : float
+        Confidence with which the sampled maximum bounds omega's (1 - delta)-quantile.
+    modulus_samples : int, optional
+        Latent samples for the omega estimate (``None``: the smallest number that
+        makes ``failure_prob`` and ``modulus_confidence`` hold).
+    modulus_restarts, modulus_steps : int, optional
+        Projected-gradient-ascent restarts and steps per radius.
+    radii : tuple of float, optional
+        Latent radii where omega is measured; the radii that the reported bounds
+        need are always added.
+    adv_epsilon, adv_step, adv_steps : float, float, int
+        PGD (L-infinity) adversarial training for ``+adv`` classifiers (Madry et al.
+        CIFAR-10 values: 8/255, 2/255, 7 steps).
+    audit_confidence : float
+        Confidence of :func:`isobound.audit_robustness`.
+    ci_level : float
+        Level of the order-statistic confidence intervals on empirical quantiles.
+    n_examples : int, optional
+        Original/perturbed pairs shown in the report.
+    smoke : bool
+        Tiny configuration for CI (see :data:`SMOKE_OVERRIDES`).
+    progress : bool
+        Show progress bars.
+    dist_timeout_minutes : float
+        Timeout of torch.distributed collectives (ranks wait while rank 0 trains).
+
+    Examples
+    --------
+    >>> cfg = ExperimentConfig(seed=3).resolved()
+    >>> cfg.classifiers, cfg.generator, cfg.latent_dim, cfg.run_dir
+    (('lenet', 'cnn', 'mlp'), 'vae', 8, 'runs/digits')
+    >>> ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+    True
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    run_dir: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    classifiers: tuple[str, ...] | None = None
+    generator: str | None = None
+    latent_dim: int | None = None
+    generator_checkpoint: str | None = None
+    width_scale: float | None = None
+    generator_epochs: int | None = None
+    classifier_epochs: int | None = None
+    batch_size: int | None = None
+    generator_lr: float | None = None
+    classifier_lr: float | None = None
+    optimizer: str | None = None
+    augment: bool | None = None
+    normalize_inputs: bool | None = None
+    max_train: int | None = None
+    max_test: int | None = None
+    n_samples: int | None = None
+    chunk_size: int | None = None
+    overshoot: float = 0.02
+    max_iter: int | None = None
+    quantile: float = 0.25
+    failure_prob: float = 0.01
+    modulus_confidence: float = 0.99
+    modulus_samples: int | None = None
+    modulus_restarts: int | None = None
+    modulus_steps: int | None = None
+    radii: tuple[float, ...] | None = None
+    adv_epsilon: float = 8 / 255
+    adv_step: float = 2 / 255
+    adv_steps: int = 7
+    audit_confidence: float = 0.99
+    ci_level: float = 0.95
+    n_examples: int | None = None
+    smoke: bool = False
+    progress: bool = True
+    dist_timeout_minutes: float = 24 * 60.0
+
+    def __post_init__(self) -> None:
+        if self.classifiers is not None and not isinstance(self.classifiers, tuple):
+            if isinstance(self.classifiers, str):
+                raise ValueError(f"classifiers must be a sequence of names, got {self.classifiers!r}")
+            object.__setattr__(self, "classifiers", tuple(self.classifiers))
+        if self.radii is not None and not isinstance(self.radii, tuple):
+            object.__setattr__(self, "radii", tuple(self.radii))
+        self._validate()
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        if self.dataset not in DATASET_NAMES:
+            raise ValueError(f"dataset must be one of {', '.join(DATASET_NAMES)}, got {self.dataset!r}")
+        if self.dataset != "digits" and self.data_dir is None:
+            raise ValueError(
+                f"data_dir is required for dataset {self.dataset!r} (the directory with its files), got None"
+            )
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        ):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<n>', got {self.device!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.classifiers is not None:
+            if len(self.classifiers) == 0:
+                raise ValueError("classifiers must name at least one classifier, got ()")
+            for name in self.classifiers:
+                parse_classifier_name(name)
+            if len(set(self.classifiers)) != len(self.classifiers):
+                raise ValueError(f"classifiers must not repeat a name, got {self.classifiers!r}")
+        if self.generator is not None and self.generator not in GENERATOR_NAMES:
+            raise ValueError(f"generator must be one of {', '.join(GENERATOR_NAMES)}, got {self.generator!r}")
+        for name in (
+            "latent_dim",
+            "generator_epochs",
+            "classifier_epochs",
+            "batch_size",
+            "max_train",
+            "max_test",
+            "n_samples",
+            "chunk_size",
+            "max_iter",
+            "modulus_samples",
+            "modulus_restarts",
+            "modulus_steps",
+            "n_examples",
+        ):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if not _is_int(self.adv_steps) or self.adv_steps < 1:
+            raise ValueError(f"adv_steps must be a positive integer, got {self.adv_steps!r}")
+        for name in ("width_scale", "generator_lr", "classifier_lr"):
+            value = getattr(self, name)
+            if value is not None and (not _is_number(value) or value <= 0):
+                raise ValueError(f"{name} must be a finite positive number or None, got {value!r}")
+        for name in ("overshoot", "adv_epsilon", "adv_step"):
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        for name in ("quantile", "failure_prob", "modulus_confidence", "audit_confidence", "ci_level"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 < value < 1:
+                raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+        if self.quantile + self.failure_prob >= 1:
+            raise ValueError(
+                f"quantile + failure_prob must be below 1 (the image-space bound needs the "
+                f"latent quantile at quantile + failure_prob), got {self.quantile} + {self.failure_prob}"
+            )
+        if self.optimizer is not None and self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.radii is not None:
+            if len(self.radii) == 0 or any(not _is_number(r) or r <= 0 for r in self.radii):
+                raise ValueError(f"radii must be finite positive numbers, got {self.radii!r}")
+        if not _is_number(self.dist_timeout_minutes) or self.dist_timeout_minutes <= 0:
+            raise ValueError(f"dist_timeout_minutes must be positive, got {self.dist_timeout_minutes!r}")
+        for name in ("smoke", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("augment", "normalize_inputs"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"{name} must be True, False or None, got {value!r}")
+
+    # ------------------------------------------------------------------ defaults
+    def resolved(self) -> ExperimentConfig:
+        """A copy with every ``None`` replaced by its dataset (and smoke) default."""
+        defaults: dict[str, Any] = dict(DATASET_DEFAULTS[self.dataset])
+        defaults.update(
+            {
+                "max_iter": 50,
+                "modulus_restarts": 2,
+                "modulus_steps": 10,
+                "radii": (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0),
+                "n_examples": 4,
+                "width_scale": 1.0,
+            }
+        )
+        if self.smoke:
+            defaults.update(SMOKE_OVERRIDES)
+            defaults["width_scale"] = _SMOKE_WIDTH[self.dataset]
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is None and f.name in defaults:
+                changes[f.name] = defaults[f.name]
+        if self.run_dir is None:
+            changes["run_dir"] = str(Path("runs") / self.dataset)
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dictionary (tuples become lists)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"data must be a dict, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown configuration keys {unknown!r}; known keys are {sorted(names)!r}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
