@@ -1,0 +1,193 @@
+"""Command line of ``isobound experiment`` (also ``python -m isobound_torch.cli``).
+
+The core CLI (``isobound``) hands ``isobound experiment <args>`` to :func:`main`
+with ``<args>``. Nothing is parsed at import time.
+
+Examples
+--------
+>>> parser = build_parser()
+>>> ns = parser.parse_args(["--dataset", "svhn", "--data-dir", "d", "--classifiers", "lenet,resnet18"])
+>>> config_from_args(ns).classifiers
+('lenet', 'resnet18')
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main", "build_parser", "config_from_args"]
+
+_EPILOG = """\
+examples:
+  isobound experiment                                   # digits, end to end, a few minutes on a CPU
+  isobound experiment --smoke --run-dir /tmp/smoke      # tiny run of every stage (seconds)
+  isobound experiment --dataset svhn --data-dir ~/data/svhn --device cuda
+  isobound experiment --dataset cifar10 --data-dir ~/data --device cuda
+  torchrun --nproc_per_node 4 -m isobound_torch.cli --dataset svhn --data-dir ~/data/svhn --device cuda
+
+Re-running the same command resumes: finished stages are reused from the run
+directory and an interrupted stage continues where it stopped.
+"""
+
+
+def _names(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    out: list[str] = []
+    for v in values:
+        out += [p.strip() for p in v.split(",") if p.strip()]
+    return tuple(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``isobound experiment``."""
+    p = argparse.ArgumentParser(
+        prog="isobound experiment",
+        description=(
+            "Train a generator and classifiers, measure their robustness with DeepFool on generated "
+            "samples (latent r_Z, in-distribution r_in, unconstrained r_unc), estimate the generator's "
+            "modulus of continuity, and compare with the isoperimetric upper bound of Fawzi et al. "
+            "(2018), Theorem 1. Writes report.md, report.json and PNG plots into the run directory."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("data and run")
+    g.add_argument("--dataset", choices=("digits", "svhn", "cifar10"), default="digits", help="default: digits (bundled with scikit-learn)")
+    g.add_argument("--data-dir", help="directory with train_32x32.mat/test_32x32.mat (SVHN) or cifar-10-batches-py (CIFAR-10)")
+    g.add_argument("--run-dir", help="checkpoints and report (default: runs/<dataset>)")
+    g.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:<n>")
+    g.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    g.add_argument("--smoke", action="store_true", help="tiny configuration that runs every stage in seconds (CI)")
+    g.add_argument("--max-train", type=int, help="use only the first N training images")
+    g.add_argument("--max-test", type=int, help="use only the first N test images")
+    m = p.add_argument_group("models and training")
+    m.add_argument("--classifiers", nargs="+", metavar="NAME", help="e.g. lenet,resnet18,resnet101 or vgg16 wrn-28-10 wrn-28-10+adv")
+    m.add_argument("--generator", choices=("vae", "dcgan"), help="generative model (default: vae for digits, dcgan otherwise)")
+    m.add_argument("--latent-dim", type=int, help="d (default 8 for digits, 100 otherwise)")
+    m.add_argument("--generator-checkpoint", help="state_dict file for the generator: skip its training")
+    m.add_argument("--generator-epochs", type=int)
+    m.add_argument("--classifier-epochs", type=int)
+    m.add_argument("--batch-size", type=int)
+    m.add_argument("--generator-lr", type=float)
+    m.add_argument("--classifier-lr", type=float)
+    m.add_argument("--optimizer", choices=("adam", "sgd"))
+    m.add_argument("--width-scale", type=float, help="multiply every network's channel counts")
+    m.add_argument("--adv-epsilon", type=float, default=8 / 255, help="PGD radius (L-inf) for +adv classifiers (default 8/255)")
+    m.add_argument("--adv-step", type=float, default=2 / 255, help="PGD step (default 2/255)")
+    m.add_argument("--adv-steps", type=int, default=7, help="PGD steps (default 7)")
+    r = p.add_argument_group("measurement and bounds")
+    r.add_argument("--n-samples", type=int, help="N generated samples to measure (default 1000)")
+    r.add_argument("--chunk-size", type=int, help="samples per measurement checkpoint")
+    r.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot (default 0.02)")
+    r.add_argument("--max-iter", type=int, help="DeepFool iterations (default 50)")
+    r.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25, as in the paper)")
+    r.add_argument("--failure-prob", type=float, default=0.01, help="delta of the estimated modulus (default 0.01)")
+    r.add_argument("--modulus-confidence", type=float, default=0.99, help="confidence of the modulus estimate (default 0.99)")
+    r.add_argument("--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)")
+    r.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
+    r.add_argument("--audit-confidence", type=float, default=0.99)
+    o = p.add_argument_group("output")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--quiet", action="store_true", help="no log lines, only the result")
+    o.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> Any:
+    """An :class:`~isobound_torch.experiment.ExperimentConfig` from parsed arguments."""
+    from .experiment import ExperimentConfig
+
+    return ExperimentConfig(
+        dataset=ns.dataset,
+        data_dir=ns.data_dir,
+        run_dir=ns.run_dir,
+        device=ns.device,
+        seed=ns.seed,
+        classifiers=_names(ns.classifiers),
+        generator=ns.generator,
+        latent_dim=ns.latent_dim,
+        generator_checkpoint=ns.generator_checkpoint,
+        width_scale=ns.width_scale,
+        generator_epochs=ns.generator_epochs,
+        classifier_epochs=ns.classifier_epochs,
+        batch_size=ns.batch_size,
+        generator_lr=ns.generator_lr,
+        classifier_lr=ns.classifier_lr,
+        optimizer=ns.optimizer,
+        max_train=ns.max_train,
+        max_test=ns.max_test,
+        n_samples=ns.n_samples,
+        chunk_size=ns.chunk_size,
+        overshoot=ns.overshoot,
+        max_iter=ns.max_iter,
+        quantile=ns.quantile,
+        failure_prob=ns.failure_prob,
+        modulus_confidence=ns.modulus_confidence,
+        modulus_samples=ns.modulus_samples,
+        radii=tuple(ns.radii) if ns.radii else None,
+        adv_epsilon=ns.adv_epsilon,
+        adv_step=ns.adv_step,
+        adv_steps=ns.adv_steps,
+        audit_confidence=ns.audit_confidence,
+        smoke=ns.smoke,
+        progress=not ns.no_progress,
+    )
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    rep = result.report
+    return {
+        "run_dir": str(result.run_dir),
+        "files": {k: str(v) for k, v in result.files.items()},
+        "upper_bound": rep["upper_bound"],
+        "classifiers": {
+            n: {k: c[k] for k in ("test_error", "class_proportions", "bound", "empirical", "audit", "success_rate")}
+            for n, c in rep["classifiers"].items()
+        },
+        "stages": rep["stages"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``isobound experiment`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Exit codes: 0 success, 2 bad arguments or missing data (message on stderr).
+    """
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if not ns.quiet:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger = logging.getLogger("isobound_torch.experiment")
+        if not logger.handlers:
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        config = config_from_args(ns)
+        from .experiment import run
+
+        result = run(config)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"isobound experiment: error: {exc}", file=sys.stderr)
+        return 2
+    if result.rank != 0:
+        return 0
+    if ns.json:
+        print(json.dumps(_summary(result), indent=1))
+    else:
+        print(result.table)
+        print()
+        print(f"report: {result.files['report_md']}")
+        print(f"json:   {result.files['report_json']}")
+        print(f"plots:  {', '.join(str(v) for k, v in result.files.items() if str(v).endswith('.png'))}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through subprocess tests
+    sys.exit(main())
