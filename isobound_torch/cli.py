@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chunk-size", type=int, help="samples per measurement checkpoint")
     r.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot (default 0.02)")
     r.add_argument("--max-iter", type=int, help="DeepFool iterations (default 50)")
+    r.add_argument("--no-refine", action="store_true", help="keep DeepFool's raw perturbations (no line search shrinking them)")
     r.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25, as in the paper)")
     r.add_argument("--failure-prob", type=float, default=0.01, help="delta of the estimated modulus (default 0.01)")
     r.add_argument("--modulus-confidence", type=float, default=0.99, help="confidence of the modulus estimate (default 0.99)")
@@ -126,6 +127,7 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         chunk_size=ns.chunk_size,
         overshoot=ns.overshoot,
         max_iter=ns.max_iter,
+        refine=not ns.no_refine,
         quantile=ns.quantile,
         failure_prob=ns.failure_prob,
         modulus_confidence=ns.modulus_confidence,

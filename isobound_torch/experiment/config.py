@@ -160,6 +160,10 @@ class ExperimentConfig:
         Samples per measurement checkpoint (and per distributed work item).
     overshoot, max_iter : float, int
         DeepFool settings (the paper's attack).
+    refine : bool
+        Shrink each DeepFool perturbation along its direction to the smallest
+        multiple that still flips the label (tighter, still valid upper estimates of
+        the minimal distance).
     quantile : float
         Which quantile the tables report (0.25 in the paper).
     failure_prob : float
@@ -224,6 +228,7 @@ class ExperimentConfig:
     chunk_size: int | None = None
     overshoot: float = 0.02
     max_iter: int | None = None
+    refine: bool = True
     quantile: float = 0.25
     failure_prob: float = 0.01
     modulus_confidence: float = 0.99
@@ -317,7 +322,7 @@ class ExperimentConfig:
                 raise ValueError(f"radii must be finite positive numbers, got {self.radii!r}")
         if not _is_number(self.dist_timeout_minutes) or self.dist_timeout_minutes <= 0:
             raise ValueError(f"dist_timeout_minutes must be positive, got {self.dist_timeout_minutes!r}")
-        for name in ("smoke", "progress"):
+        for name in ("smoke", "progress", "refine"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("augment", "normalize_inputs"):

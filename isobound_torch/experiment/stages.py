@@ -132,8 +132,8 @@ def _attacks(cfg: ExperimentConfig) -> tuple[Any, Any]:
     """DeepFool for image space and for latent space (no box on z)."""
     from ..attacks import DeepFool
 
-    image_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=cfg.max_iter)
-    latent_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=cfg.max_iter)
+    image_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=cfg.max_iter, refine=cfg.refine)
+    latent_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=cfg.max_iter, refine=cfg.refine)
     return image_attack, latent_attack
 
 
@@ -484,6 +484,7 @@ class Pipeline:
             cfg.chunk_size,
             cfg.overshoot,
             cfg.max_iter,
+            cfg.refine,
         )
 
     def run_measure(self, name: str, classifier: nn.Module, generator: nn.Module, generator_key: str) -> dict[str, Any]:
@@ -595,7 +596,7 @@ class Pipeline:
     ) -> dict[str, Any]:
         """Stage 5: sample grid plus original / adversarial triples for the report's pictures."""
         cfg = self.cfg
-        key = stage_key("examples", generator_key, [self.classifier_key(n) for n in classifiers], cfg.n_examples, cfg.overshoot, cfg.max_iter, cfg.seed)
+        key = stage_key("examples", generator_key, [self.classifier_key(n) for n in classifiers], cfg.n_examples, cfg.overshoot, cfg.max_iter, cfg.refine, cfg.seed)
         t0 = time.perf_counter()
         stored = self.store.load("examples", key)
         if stored is not None:
