@@ -247,8 +247,9 @@ def log_probabilities(
                 lp = np.logaddexp(math.log(lam) + lp, floor)
             else:
                 lp = np.full(k, floor)
-            lp = np.minimum(lp, -math.log(2.0))
             lp = lp - float(sc.logsumexp(lp))
+            # the top entry is log(1/2) up to rounding: pin it
+            lp = np.minimum(lp, -math.log(2.0))
         return np.minimum(lp, 0.0)
 
     logw = st.floats(min_value=mlp, max_value=0.0, allow_nan=False)
@@ -330,9 +331,7 @@ def moduli(
         fail = st.just(0.0)
     scale = st.floats(min_value=-3.0, max_value=3.0, allow_nan=False).map(lambda e: 10.0**e)
     intercept = st.floats(min_value=0.0, max_value=10.0, allow_nan=False)
-    exponent = st.floats(
-        min_value=0.05, max_value=1.0 if concave else 2.0, allow_nan=False
-    )
+    exponent = st.floats(min_value=0.05, max_value=1.0 if concave else 2.0, allow_nan=False)
 
     def piecewise(steps: list[tuple[float, float]], v0: float, delta: float) -> isobound.Modulus:
         radii_ = np.concatenate([[0.0], np.cumsum([s for s, _ in steps])])
@@ -350,9 +349,7 @@ def moduli(
         st.floats(min_value=0.0, max_value=100.0, allow_nan=False),
     )
     options = {
-        "lipschitz": st.builds(
-            lambda L, d: isobound.Lipschitz(L, failure_prob=d), scale, fail
-        ),
+        "lipschitz": st.builds(lambda L, d: isobound.Lipschitz(L, failure_prob=d), scale, fail),
         "affine": st.builds(
             lambda s, b, d: isobound.Affine(s, b, failure_prob=d), scale, intercept, fail
         ),
@@ -414,9 +411,7 @@ def radii(
     if not (math.isfinite(lo) and lo >= 0):
         raise ValueError(f"min_value must be finite and >= 0, got min_value={min_value!r}")
     if not (math.isfinite(hi) and hi >= lo):
-        raise ValueError(
-            f"max_value must be finite and >= min_value, got max_value={max_value!r}"
-        )
+        raise ValueError(f"max_value must be finite and >= min_value, got max_value={max_value!r}")
     st = _strategies()
     elements = st.floats(
         min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False, allow_subnormal=False
@@ -682,9 +677,7 @@ class SlabLatentClassifier:
         try:
             t = np.asarray(thresholds, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"thresholds must be numbers, got thresholds={thresholds!r}"
-            ) from None
+            raise ValueError(f"thresholds must be numbers, got thresholds={thresholds!r}") from None
         if t.size == 0 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
             raise ValueError(
                 "thresholds must be a non-empty, finite, strictly increasing sequence, "
@@ -762,6 +755,5 @@ class SlabLatentClassifier:
 
     def __repr__(self) -> str:
         return (
-            f"SlabLatentClassifier(direction={self._u.tolist()!r}, "
-            f"thresholds={self._t.tolist()!r})"
+            f"SlabLatentClassifier(direction={self._u.tolist()!r}, thresholds={self._t.tolist()!r})"
         )

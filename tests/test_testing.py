@@ -149,8 +149,10 @@ def test_moduli_reach_a_jump_at_zero_and_failure() -> None:
 
 def test_piecewise_moduli_exercise_the_running_max() -> None:
     def non_monotone_input(m: ib.Modulus) -> bool:
-        return isinstance(m, ib.PiecewiseLinear) and m.values.size >= 3 and (
-            np.any(np.diff(m.values) == 0)
+        return (
+            isinstance(m, ib.PiecewiseLinear)
+            and m.values.size >= 3
+            and (np.any(np.diff(m.values) == 0))
         )
 
     omega = find(moduli(kinds=["piecewise"]), non_monotone_input, settings=FIND)
