@@ -86,7 +86,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 #: What ``smoke=True`` changes (on top of the dataset defaults, below explicit values).
 SMOKE_OVERRIDES: dict[str, Any] = {
     "generator_epochs": 2,
-    "classifier_epochs": 1,
+    "classifier_epochs": 2,
     "n_samples": 8,
     "chunk_size": 4,
     "max_iter": 10,

@@ -34,7 +34,7 @@ def test_resolved_defaults_per_dataset() -> None:
     assert c.classifiers == ("vgg16", "wrn-28-10", "wrn-28-10+adv")
     smoke = ExperimentConfig(smoke=True, n_samples=12).resolved()
     assert smoke.n_samples == 12  # explicit values beat smoke defaults
-    assert smoke.classifier_epochs == 1 and smoke.width_scale is not None and smoke.width_scale < 1
+    assert smoke.classifier_epochs == 2 and smoke.width_scale is not None and smoke.width_scale < 1
 
 
 def test_config_json_round_trip() -> None:
