@@ -370,6 +370,7 @@ class Pipeline:
                         resume=partial,
                         on_epoch_end=hook,
                     )
+                    training.recalibrate_batchnorm(full, cfg.latent_dim or 1, self.device, gen=rng)
                     gen = full
         out = {"generator": _cpu_state(gen), "history": history, "seconds": time.perf_counter() - t0, **detail}
         self.store.save("generator", key, out)

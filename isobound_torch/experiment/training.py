@@ -31,6 +31,7 @@ __all__ = [
     "train_vae",
     "train_dcgan",
     "train_classifier",
+    "recalibrate_batchnorm",
     "EpochHook",
 ]
 
@@ -322,6 +323,33 @@ def train_dcgan(
             )
     generator.eval()
     return history
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    generator: nn.Module, latent_dim: int, device: torch.device, *, gen: torch.Generator, batches: int = 50, batch_size: int = 256
+) -> None:
+    """Re-estimate a generator's batch-norm statistics on fresh latent batches.
+
+    A GAN generator is trained with batch statistics, but the measured generator g
+    must be one fixed function of z (eval mode), which uses running averages that
+    lag behind the weights. Averaging the statistics over ``batches`` fresh batches
+    of ``z ~ N(0, I)`` (cumulative average, weights untouched) makes eval-mode
+    samples match the trained ones.
+    """
+    bns = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    generator.train()
+    for _ in range(batches):
+        generator(torch.randn(batch_size, latent_dim, generator=gen).to(device))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    generator.eval()
 
 
 def train_classifier(

@@ -335,3 +335,27 @@ def test_cli_module_has_no_import_time_parsing() -> None:
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )  # fmt: skip
     assert out.returncode == 0 and "isobound experiment" in out.stdout and "--smoke" in out.stdout
+
+
+def test_batchnorm_recalibration_makes_eval_match_batch_statistics() -> None:
+    from isobound_torch.experiment.training import recalibrate_batchnorm
+    from isobound_torch.models import DCGANGenerator
+
+    torch.manual_seed(0)
+    g = DCGANGenerator(8, 1, 8, ngf=8)
+    for m in g.modules():  # stale statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(3.0)
+            m.running_var.fill_(0.01)
+    z = torch.randn(2048, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        g.train()
+        batch_stats = g(z)
+        g.eval()
+        stale = g(z)
+    recalibrate_batchnorm(g, 8, torch.device("cpu"), gen=torch.Generator().manual_seed(2), batches=20, batch_size=512)
+    assert not g.training
+    with torch.no_grad():
+        fresh = g(z)
+    assert float((stale - batch_stats).abs().mean()) > 0.05
+    assert float((fresh - batch_stats).abs().mean()) < 0.01
