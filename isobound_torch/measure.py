@@ -1,0 +1,357 @@
+r"""The paper's three robustness measurements on a classifier f and a generator g.
+
+For latents ``z`` (rows of a batch):
+
+* **unconstrained** :math:`r_{unc}(g(z))`: DeepFool on ``f`` at ``x = g(z)``,
+  the usual adversarial perturbation in image space;
+* **latent** :math:`r_Z(z)`: DeepFool on ``f o g`` at ``z``, the smallest
+  latent move that changes the decision (Remark 5);
+* **in-distribution** :math:`r_{in}(g(z)) \le \|g(z + r_Z) - g(z)\|`: the
+  image-space length of that latent move, which stays on the data manifold.
+
+Each returns per-sample distances (``inf`` where the attack failed: the
+minimal distance is then unknown) and the classifier's class proportions on
+``g(z)``, the input of :class:`isobound.IsoperimetricBound`.  Measured
+distances are upper estimates of the true minimal ones (DeepFool finds *a*
+flip, not necessarily the nearest), so they sit on the pessimistic side of
+the comparison with the bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats
+
+import isobound
+
+from .attacks import DeepFool, DeepFoolResult
+
+__all__ = [
+    "RobustnessResult",
+    "BoundInputs",
+    "unconstrained_robustness",
+    "latent_robustness",
+    "in_distribution_robustness",
+    "class_proportions",
+    "bound_inputs",
+]
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RobustnessResult:
+    """Per-sample robustness of a classifier on generated data.
+
+    Attributes
+    ----------
+    distances : Tensor
+        Measured robustness per sample (``inf`` where the attack failed).
+    success : Tensor of bool
+    labels : Tensor of int64
+        ``f(g(z))``.
+    class_proportions : ndarray of float64, shape (K,)
+        Fraction of samples in each class.
+    perturbed : Tensor
+        The adversarial points: images (unconstrained) or latents
+        (latent and in-distribution settings).
+    setting : str
+        ``"unconstrained"``, ``"latent"`` or ``"in_distribution"``.
+    attack : DeepFoolResult
+        The raw attack result (in the space that was attacked).
+    """
+
+    distances: torch.Tensor
+    success: torch.Tensor
+    labels: torch.Tensor
+    class_proportions: np.ndarray
+    perturbed: torch.Tensor
+    setting: str
+    attack: DeepFoolResult = field(repr=False)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.class_proportions.shape[0])
+
+    def quantile(self, q: float) -> float:
+        """Empirical ``q``-quantile of the distances (failed samples count as ``inf``)."""
+        d = np.sort(self.distances.detach().cpu().double().numpy())
+        k = max(int(math.ceil(q * d.size)) - 1, 0)
+        return float(d[k])
+
+
+def _check_latents(z: Any) -> torch.Tensor:
+    if not isinstance(z, torch.Tensor) or z.dim() != 2 or not z.is_floating_point():
+        shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+        raise ValueError(f"z must be a float tensor of latents, shape (batch, latent_dim), got {shape}")
+    if z.shape[0] == 0:
+        raise ValueError("z is an empty batch")
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError("z contains NaN or inf")
+    return z.detach()
+
+
+def _attack(attack: DeepFool | None) -> DeepFool:
+    if attack is None:
+        return DeepFool()
+    if not callable(attack):
+        raise ValueError(f"attack must be a DeepFool instance or None, got attack={attack!r}")
+    return attack
+
+
+def class_proportions(labels: torch.Tensor, n_classes: int) -> np.ndarray:
+    """Fraction of ``labels`` in each of ``n_classes`` classes (float64)."""
+    counts = torch.bincount(labels.detach().cpu().long(), minlength=n_classes).double()
+    result: np.ndarray = (counts / counts.sum()).numpy()
+    return result
+
+
+def _chunks(n: int, batch_size: int | None) -> list[slice]:
+    if batch_size is None:
+        return [slice(0, n)]
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+def _run(
+    attack: DeepFool,
+    model: Model,
+    inputs: torch.Tensor,
+    batch_size: int | None,
+    progress: bool,
+    desc: str,
+) -> DeepFoolResult:
+    parts = []
+    slices = _chunks(inputs.shape[0], batch_size)
+    iterator: Any = slices
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(slices, desc=desc, unit="batch")
+    for sl in iterator:
+        parts.append(attack(model, inputs[sl]))
+    if len(parts) == 1:
+        return parts[0]
+    merged: dict[str, Any] = {}
+    for f in dataclasses.fields(parts[0]):
+        first = getattr(parts[0], f.name)
+        if isinstance(first, torch.Tensor):
+            merged[f.name] = torch.cat([getattr(p, f.name) for p in parts])
+        else:
+            merged[f.name] = first
+    return type(parts[0])(**merged)
+
+
+def _n_classes(classifier: Model, sample: torch.Tensor) -> int:
+    with torch.no_grad():
+        out = classifier(sample)
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"classifier must return (batch, n_classes) logits, got {shape}")
+    return int(out.shape[1])
+
+
+def unconstrained_robustness(
+    classifier: Model,
+    generator: Model,
+    z: torch.Tensor,
+    attack: DeepFool | None = None,
+    *,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> RobustnessResult:
+    r"""Unconstrained robustness :math:`r_{unc}` of ``classifier`` at ``g(z)``.
+
+    Parameters
+    ----------
+    classifier, generator : callable
+        ``f``: images to logits; ``g``: latents to images.
+    z : Tensor, shape (N, d)
+        Latent samples.
+    attack : DeepFool, optional
+        The attack (default ``DeepFool()``); give it ``bounds`` for images
+        in a box.
+    batch_size : int, optional
+        Attack in chunks of this many samples (memory), with a progress bar
+        if ``progress``.
+    """
+    zz = _check_latents(z)
+    atk = _attack(attack)
+    with torch.no_grad():
+        x = generator(zz)
+    res = _run(atk, classifier, x, batch_size, progress, "r_unc")
+    k = _n_classes(classifier, x[:1])
+    return RobustnessResult(
+        distances=res.distances,
+        success=res.success,
+        labels=res.label,
+        class_proportions=class_proportions(res.label, k),
+        perturbed=res.adversarial,
+        setting="unconstrained",
+        attack=res,
+    )
+
+
+def latent_robustness(
+    classifier: Model,
+    generator: Model,
+    z: torch.Tensor,
+    attack: DeepFool | None = None,
+    *,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> RobustnessResult:
+    r"""Latent robustness :math:`r_Z`: DeepFool on ``f o g`` in latent space (L2).
+
+    The bound it is compared with is ``IsoperimetricBound(p)`` itself (no
+    modulus); normalise by ``isobound.expected_gaussian_norm(d)`` as the
+    paper's tables do.  Give the attack no ``bounds``: latents are unbounded.
+    """
+    zz = _check_latents(z)
+    atk = _attack(attack)
+    if getattr(atk, "bounds", None) is not None:
+        raise ValueError(
+            f"latent attacks must not clip to a box (latents are Gaussian), got bounds={atk.bounds}"
+        )
+
+    def composed(v: torch.Tensor) -> torch.Tensor:
+        return classifier(generator(v))
+
+    res = _run(atk, composed, zz, batch_size, progress, "r_Z")
+    k = _n_classes(composed, zz[:1])
+    return RobustnessResult(
+        distances=res.distances,
+        success=res.success,
+        labels=res.label,
+        class_proportions=class_proportions(res.label, k),
+        perturbed=res.adversarial,
+        setting="latent",
+        attack=res,
+    )
+
+
+def in_distribution_robustness(
+    classifier: Model,
+    generator: Model,
+    z: torch.Tensor,
+    attack: DeepFool | None = None,
+    *,
+    batch_size: int | None = None,
+    progress: bool = False,
+    latent: RobustnessResult | None = None,
+) -> RobustnessResult:
+    r"""In-distribution robustness: :math:`\|g(z + r_Z) - g(z)\|_2` for the latent move found.
+
+    Any latent move that flips the decision gives an image on the data
+    manifold at that distance, so the value is an upper estimate of
+    :math:`r_{in}`.  Pass ``latent=`` (a :func:`latent_robustness` result
+    on the same ``z``) to reuse its attack instead of running it again.
+    """
+    zz = _check_latents(z)
+    if latent is None:
+        latent = latent_robustness(
+            classifier, generator, zz, attack, batch_size=batch_size, progress=progress
+        )
+    elif latent.setting != "latent" or latent.distances.shape[0] != zz.shape[0]:
+        raise ValueError("latent= must be a latent_robustness result on the same z")
+    moved = latent.perturbed
+    with torch.no_grad():
+        dist = []
+        for sl in _chunks(zz.shape[0], batch_size):
+            diff = generator(moved[sl]) - generator(zz[sl])
+            dist.append(torch.linalg.vector_norm(diff.flatten(1), dim=1))
+        d = torch.cat(dist)
+    d = torch.where(latent.success, d, torch.full_like(d, math.inf))
+    return RobustnessResult(
+        distances=d,
+        success=latent.success,
+        labels=latent.labels,
+        class_proportions=latent.class_proportions,
+        perturbed=moved,
+        setting="in_distribution",
+        attack=latent.attack,
+    )
+
+
+@dataclass(frozen=True)
+class BoundInputs:
+    """What :class:`isobound.IsoperimetricBound` needs from a measurement.
+
+    Attributes
+    ----------
+    class_proportions : ndarray
+        Point estimate of ``p_i`` (the classifier's class frequencies on g(z)).
+    lower, upper : ndarray
+        Simultaneous Clopper-Pearson intervals on each ``p_i`` at the
+        requested confidence (Bonferroni over classes).
+    n : int
+        Number of samples.
+    latent_norm : float or None
+        ``E||z||_2`` for the latent dimension (normaliser of r_Z).
+    image_norm : float or None
+        Mean ``||g(z)||_2`` over the samples (normaliser of r_in, r_unc).
+    """
+
+    class_proportions: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    n: int
+    latent_norm: float | None
+    image_norm: float | None
+
+    def bound(self) -> isobound.IsoperimetricBound:
+        """The latent bound at the point estimate of the proportions."""
+        return isobound.IsoperimetricBound(self.class_proportions, normalize=True)
+
+
+def bound_inputs(
+    result: RobustnessResult,
+    *,
+    latent_dim: int | None = None,
+    images: torch.Tensor | None = None,
+    confidence: float = 0.95,
+) -> BoundInputs:
+    """Turn a measurement into the inputs of the bound, with their uncertainty.
+
+    Parameters
+    ----------
+    result : RobustnessResult
+        Any of the three measurements (they share the labels).
+    latent_dim : int, optional
+        ``d``: adds ``E||z||_2`` for normalising latent robustness.
+    images : Tensor, optional
+        ``g(z)`` for the same samples: adds the mean image norm.
+    confidence : float
+        Joint confidence of the per-class intervals, in (0, 1).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got confidence={confidence!r}")
+    labels = result.labels.detach().cpu().long().numpy()
+    k = result.n_classes
+    n = int(labels.size)
+    counts = np.bincount(labels, minlength=k)
+    alpha = (1 - confidence) / k
+    lower = np.where(counts > 0, stats.beta.ppf(alpha / 2, counts, n - counts + 1), 0.0)
+    upper = np.where(counts < n, stats.beta.ppf(1 - alpha / 2, counts + 1, n - counts), 1.0)
+    latent_norm = None
+    if latent_dim is not None:
+        latent_norm = float(isobound.expected_gaussian_norm(latent_dim))
+    image_norm = None
+    if images is not None:
+        image_norm = float(torch.linalg.vector_norm(images.detach().flatten(1).double(), dim=1).mean())
+    return BoundInputs(
+        class_proportions=counts / n,
+        lower=np.asarray(lower, dtype=np.float64),
+        upper=np.asarray(upper, dtype=np.float64),
+        n=n,
+        latent_norm=latent_norm,
+        image_norm=image_norm,
+    )
