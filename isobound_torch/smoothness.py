@@ -230,8 +230,8 @@ def jacobian_spectral_modulus(
     r"""Lipschitz modulus ``t * max ||J_g(z)||_2`` over sampled latents.
 
     The spectral norm of the Jacobian at each sampled ``z`` comes from
-    power iteration on :math:`J^T J` (a Jacobian-vector and a
-    vector-Jacobian product per step, no full Jacobian).  The maximum over
+    power iteration on :math:`J^T J` (Jacobian-vector products by the
+    double-vjp trick and vector-Jacobian products; no full Jacobian).  The maximum over
     the samples bounds the generator's slope near typical latents; it is an
     estimate, not a certificate over all of latent space, and power
     iteration approaches the top singular value from below.  The result
@@ -251,13 +251,17 @@ def jacobian_spectral_modulus(
         v = torch.randn(z.shape, generator=rng, dtype=dtype).to(dev)
         v = v / torch.linalg.vector_norm(v, dim=1, keepdim=True)
         sigma = torch.zeros(z.shape[0], dtype=dtype, device=dev)
+        zz = z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = generator(zz)
         for _ in range(iterations):
-            _, jv = torch.func.jvp(generator, (z,), (v,))
-            sigma = torch.linalg.vector_norm(jv.flatten(1), dim=1)
-            zz = z.detach().requires_grad_(True)
+            # J v by the double-vjp trick: J^T u is linear in u, and its vjp with v is J v
             with torch.enable_grad():
-                out = generator(zz)
-                (jtjv,) = torch.autograd.grad(out, zz, grad_outputs=jv.detach())
+                u = torch.zeros_like(out, requires_grad=True)
+                (jtu,) = torch.autograd.grad(out, zz, grad_outputs=u, create_graph=True)
+                (jv,) = torch.autograd.grad(jtu, u, grad_outputs=v)
+                (jtjv,) = torch.autograd.grad(out, zz, grad_outputs=jv.detach(), retain_graph=True)
+            sigma = torch.linalg.vector_norm(jv.flatten(1), dim=1)
             v = jtjv / torch.linalg.vector_norm(jtjv, dim=1, keepdim=True).clamp_min(1e-30)
         best = max(best, float(sigma.max()))
     if best <= 0:
