@@ -32,10 +32,7 @@ from ._theorems import (
     theorem4_equiprobable,
 )
 
-try:  # written in parallel; present once isobound/_audit.py lands
-    from ._audit import RobustnessAudit, audit_robustness
-except ImportError:  # pragma: no cover
-    pass
+from ._audit import RobustnessAudit, audit_robustness, one_sided_band
 
 __version__ = "0.1.0"
 
@@ -61,4 +58,5 @@ __all__ = [
     "log_interval_mass",
     "audit_robustness",
     "RobustnessAudit",
+    "one_sided_band",
 ]

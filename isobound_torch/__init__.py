@@ -1,1 +1,51 @@
-"""isobound_torch: placeholder while the plugin lands."""
+"""isobound_torch: the empirical side of isobound, in PyTorch.
+
+DeepFool measurements of robustness (unconstrained, in-distribution and
+latent), the generator's modulus of continuity, the constructions of
+Theorems 2 and 3, and the end-to-end experiment (``isobound experiment``).
+Install with ``pip install isobound[torch]``.  This package depends on
+:mod:`isobound`; the core never imports it.
+"""
+
+from .attacks import DeepFool, DeepFoolResult
+from .constructions import (
+    ProjectionClassifier,
+    project_to_latent,
+    theorem2_check,
+    transfer_measurement,
+)
+from .measure import (
+    BoundInputs,
+    RobustnessResult,
+    bound_inputs,
+    class_proportions,
+    in_distribution_robustness,
+    latent_robustness,
+    unconstrained_robustness,
+)
+from .smoothness import (
+    estimate_modulus,
+    jacobian_spectral_modulus,
+    local_sup,
+    required_samples,
+)
+
+__all__ = [
+    "DeepFool",
+    "DeepFoolResult",
+    "unconstrained_robustness",
+    "latent_robustness",
+    "in_distribution_robustness",
+    "class_proportions",
+    "bound_inputs",
+    "BoundInputs",
+    "RobustnessResult",
+    "estimate_modulus",
+    "jacobian_spectral_modulus",
+    "local_sup",
+    "required_samples",
+    "ProjectionClassifier",
+    "project_to_latent",
+    "theorem2_check",
+    "transfer_measurement",
+]
