@@ -197,9 +197,17 @@ _CF_TERMS = 140
 
 
 def _loss_cf(a: FloatArray) -> FloatArray:
-    """``c(a) = 1/(a + 2/(a + 3/(a + ...)))`` evaluated bottom-up (a >= 2)."""
+    """``c(a) = 1/(a + 2/(a + 3/(a + ...)))`` evaluated bottom-up (a >= 2).
+
+    The tail after ``n`` terms shrinks like ``exp(-2 a sqrt(n))``; ``n`` is
+    chosen for the smallest ``a`` present so that it is below 1e-18.
+    """
     acc = np.zeros_like(a)
-    for k in range(_CF_TERMS, 1, -1):
+    if a.size == 0:
+        return acc
+    a_min = max(float(np.min(a)), _CF_SWITCH)
+    terms = min(_CF_TERMS, int((42.0 / (2.0 * a_min)) ** 2) + 8)
+    for k in range(terms, 1, -1):
         acc = k / (a + acc)
     result: FloatArray = 1.0 / (a + acc)
     return result
