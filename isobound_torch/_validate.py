@@ -35,7 +35,7 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, str, bytes)):
         raise ValueError(f"{name} must be a real number, got {name}={value!r}")
     try:
         return float(value)
@@ -105,6 +105,8 @@ def check_tensor(name: str, value: Any, *, min_dim: int = 1) -> torch.Tensor:
         raise ValueError(
             f"{name} must have at least {min_dim} dimension(s) (batch first), got shape {tuple(value.shape)}"
         )
+    if value.dim() >= 2 and 0 in tuple(value.shape[1:]):
+        raise ValueError(f"{name} must have at least one feature per sample, got shape {tuple(value.shape)}")
     if value.numel() and not bool(torch.isfinite(value).all()):
         bad = int((~torch.isfinite(value)).sum())
         raise ValueError(f"{name} contains {bad} NaN or infinite entr{'y' if bad == 1 else 'ies'}")

@@ -37,7 +37,7 @@ of :math:`r_{unc}`, :math:`r_{in}` and :math:`r_Z` in the paper.
 The returned norms are *upper* estimates of the minimal distance (a found
 perturbation is one that works, not necessarily the smallest).  Refinement
 (``refine=True``) shrinks each successful perturbation along its own
-direction by bisection, which removes most of the overshoot and keeps the
+direction by a line search, which removes most of the overshoot and keeps the
 result adversarial.
 """
 
@@ -50,7 +50,14 @@ from typing import Any
 
 import torch
 
-from ._validate import check_bool, check_int, check_nonnegative, check_tensor, model_mode_problem
+from ._validate import (
+    check_bool,
+    check_int,
+    check_nonnegative,
+    check_open_probability,
+    check_tensor,
+    model_mode_problem,
+)
 
 __all__ = ["DeepFool", "DeepFoolResult", "refine_perturbations"]
 
@@ -152,16 +159,6 @@ def _check_logits(logits: Any, n: int) -> torch.Tensor:
     return logits
 
 
-def _margin_flip(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-    """Another class beats ``label`` by more than rounding noise (finite rows only)."""
-    own = logits.gather(1, label[:, None])[:, 0]
-    other = logits.scatter(1, label[:, None], -math.inf).amax(dim=1)
-    eps = torch.finfo(logits.dtype).eps
-    scale = logits.abs().amax(dim=1).clamp_min(1.0)
-    finite = torch.isfinite(logits).all(dim=1)
-    return finite & (other - own > _MARGIN_ULPS * eps * scale)
-
-
 def _bounds_pair(bounds: Any) -> tuple[float, float] | None:
     if bounds is None:
         return None
@@ -195,13 +192,15 @@ class DeepFool:
         Box ``[lo, hi]`` the inputs live in (e.g. ``(0, 1)`` for images); every
         iterate is clipped to it, and inputs outside it are rejected.
     refine : bool
-        Shrink each successful perturbation along its direction by bisection
-        (:func:`refine_perturbations`): still adversarial, and closer to the
+        Shrink each successful perturbation along its direction by a line
+        search (:func:`refine_perturbations`): still adversarial, and closer to the
         boundary than DeepFool's overshoot leaves it.
     refine_steps : int
-        Bisection steps of the refinement (each one forward pass on the
-        successful samples); the remaining excess is at most
-        ``2**-refine_steps`` of the norm.
+        At most so many line-search evaluations (forward passes on the
+        samples still being refined) per sample; ``>= 1``.
+    refine_rtol : float or None
+        Relative tolerance of the refinement's line search, in ``(0, 1)``
+        (``None``: 64 ulps of the input's dtype).
 
     Notes
     -----
@@ -250,6 +249,7 @@ class DeepFool:
         bounds: tuple[float, float] | None = None,
         refine: bool = False,
         refine_steps: int = 24,
+        refine_rtol: float | None = None,
     ) -> None:
         if norm not in ("l2", "linf"):
             raise ValueError(f"norm must be 'l2' or 'linf', got norm={norm!r}")
@@ -260,6 +260,7 @@ class DeepFool:
         self.bounds = _bounds_pair(bounds)
         self.refine = check_bool("refine", refine)
         self.refine_steps = check_int("refine_steps", refine_steps, minimum=1)
+        self.refine_rtol = None if refine_rtol is None else check_open_probability("refine_rtol", refine_rtol)
 
     def __repr__(self) -> str:
         return (
@@ -306,7 +307,9 @@ class DeepFool:
             x0 = x0.clone()  # a normal tensor even if x came from inference mode
             result = self._attack(model, x0)
             if self.refine:
-                result = refine_perturbations(model, x0, result, steps=self.refine_steps, bounds=self.bounds)
+                result = refine_perturbations(
+                    model, x0, result, steps=self.refine_steps, rtol=self.refine_rtol, bounds=self.bounds
+                )
         return result
 
     def attack(self, model: Model, x: torch.Tensor) -> DeepFoolResult:
@@ -326,14 +329,14 @@ class DeepFool:
         success = torch.zeros(n, dtype=torch.bool, device=dev)
         r_tot = torch.zeros_like(x0)
         adversarial = x0.clone()
-        if n == 0:
-            _check_logits(model(x0), 0) if False else None  # nothing to attack
+        if n == 0:  # nothing to attack; the model is not called
             empty = torch.zeros(0, dtype=x0.dtype, device=dev)
             return DeepFoolResult(r_tot, adversarial, empty, success, iterations, label, adv_label, self.norm, False)
 
         active = torch.arange(n, device=dev)  # indices of samples still running
         x_cur = x0
         cand: torch.Tensor | None = None
+        n_classes = 0
         scale = 1.0 + self.overshoot
         for it in range(self.max_iter + 1):
             last = it == self.max_iter
@@ -342,10 +345,11 @@ class DeepFool:
                 logits = model(xa)
             if it == 0:
                 logits = _check_logits(logits, n)
+                n_classes = logits.shape[1]
                 label = logits.detach().argmax(dim=1)
                 cand = self._candidate_classes(logits.detach(), label)
-            elif not (isinstance(logits, torch.Tensor) and logits.shape[:1] == active.shape):
-                _check_logits(logits, active.shape[0])
+            else:
+                _check_later_logits(logits, active.shape[0], n_classes)
             lab = label[active]
             pred = logits.detach().argmax(dim=1)
             finite = torch.isfinite(logits.detach()).all(dim=1)
@@ -358,10 +362,21 @@ class DeepFool:
                 iterations[idx] = it
                 adversarial[idx] = x_cur[stop].detach()
             keep = ~stop
-            if not bool(keep.any()):
+            n_keep = int(keep.sum())
+            if n_keep == 0:
                 break
-            step = self._step(logits, xa, lab, cand[active], keep)  # type: ignore[index]
-            active = active[keep]
+            n_stop = keep.numel() - n_keep
+            if n_stop * (cand.shape[1] - 1) > n_keep:  # type: ignore[union-attr]
+                # Many rows just finished: a fresh forward pass on the others is
+                # cheaper than carrying the finished rows through C - 1 backward passes.
+                active = active[keep]
+                xa = x_cur[keep].detach().requires_grad_(True)
+                logits = model(xa)
+                _check_later_logits(logits, n_keep, n_classes)
+                step = self._step(logits, xa, label[active], cand[active], None)  # type: ignore[index]
+            else:
+                step = self._step(logits, xa, lab, cand[active], None if n_stop == 0 else keep)  # type: ignore[index]
+                active = active[keep]
             r_tot[active] += step
             x_cur = self._clip(x0[active] + scale * r_tot[active])
         perturbation = adversarial - x0
@@ -386,20 +401,25 @@ class DeepFool:
         return torch.cat([label[:, None], top], dim=1)
 
     def _step(
-        self, logits: torch.Tensor, xa: torch.Tensor, lab: torch.Tensor, cand: torch.Tensor, keep: torch.Tensor
+        self,
+        logits: torch.Tensor,
+        xa: torch.Tensor,
+        lab: torch.Tensor,
+        cand: torch.Tensor,
+        keep: torch.Tensor | None,
     ) -> torch.Tensor:
-        """DeepFool's linearised step for the rows of ``xa`` selected by ``keep``."""
+        """DeepFool's linearised step for the rows of ``xa`` selected by ``keep`` (``None``: all)."""
         own = logits.gather(1, lab[:, None])
         diffs = logits.gather(1, cand[:, 1:]) - own  # (m, C-1), <= 0 before flipping
         n_other = diffs.shape[1]
-        m = int(keep.sum())
+        m = xa.shape[0] if keep is None else int(keep.sum())
         best_dist = torch.full((m,), math.inf, dtype=xa.dtype, device=xa.device)
         best_w = torch.zeros((m,) + tuple(xa.shape[1:]), dtype=xa.dtype, device=xa.device)
         best_dual = torch.ones(m, dtype=xa.dtype, device=xa.device)
-        f_abs = diffs.detach()[keep].abs()
+        f_abs = (diffs.detach() if keep is None else diffs.detach()[keep]).abs()
         for j in range(n_other):
-            (grad,) = torch.autograd.grad(diffs[:, j].sum(), xa, retain_graph=j < n_other - 1)
-            w = grad[keep]
+            w = _input_grad(diffs[:, j].sum(), xa, retain_graph=j < n_other - 1)
+            w = w if keep is None else w[keep]
             flat = w.reshape(m, -1)
             dual = flat.norm(dim=1) if self.norm == "l2" else flat.abs().sum(dim=1)
             dist = f_abs[:, j] / (dual + _TINY)
@@ -409,10 +429,44 @@ class DeepFool:
             best_dist = torch.where(better, dist, best_dist)
             best_dual = torch.where(better, dual, best_dual)
             best_w = torch.where(_expand(better, w), w, best_w)
-        length = best_dist + MIN_STEP
+        # no usable gradient (a flat model): no step, the sample fails after max_iter
+        length = torch.where(best_dual > 0, best_dist + MIN_STEP, torch.zeros_like(best_dist))
         if self.norm == "l2":
             return _expand(length / (best_dual + _TINY), best_w) * best_w
         return _expand(length, best_w) * best_w.sign()
+
+
+def _input_grad(output: torch.Tensor, x: torch.Tensor, *, retain_graph: bool) -> torch.Tensor:
+    """Gradient of a scalar with respect to ``x`` only (zeros if it does not depend on ``x``)."""
+    if not output.requires_grad:
+        return torch.zeros_like(x)
+    (grad,) = torch.autograd.grad(output, x, retain_graph=retain_graph, allow_unused=True)
+    return torch.zeros_like(x) if grad is None else grad
+
+
+def _check_later_logits(logits: Any, m: int, n_classes: int) -> None:
+    """The model keeps returning ``(batch, K)`` logits with the ``K`` it had on the clean inputs."""
+    if isinstance(logits, torch.Tensor) and tuple(logits.shape) == (m, n_classes):
+        return
+    got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+    raise ValueError(
+        f"model must return logits of shape (batch, K) with K = {n_classes} (as on the clean inputs) "
+        f"for a batch of {m}, got shape {got}"
+    )
+
+
+def _excess(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """Best other logit minus the ``label`` logit, minus rounding noise; ``-inf`` on non-finite rows.
+
+    Positive means adversarial with a margin that survives re-evaluation in
+    another batch (kernels may round differently for another batch size).
+    """
+    own = logits.gather(1, label[:, None])[:, 0]
+    other = logits.scatter(1, label[:, None], -math.inf).amax(dim=1)
+    eps = torch.finfo(logits.dtype).eps
+    noise = _MARGIN_ULPS * eps * logits.abs().amax(dim=1).clamp_min(1.0)
+    g = other - own - noise
+    return torch.where(torch.isfinite(logits).all(dim=1), g, torch.full_like(g, -math.inf))
 
 
 def refine_perturbations(
@@ -421,23 +475,26 @@ def refine_perturbations(
     result: DeepFoolResult,
     *,
     steps: int = 24,
+    rtol: float | None = None,
     bounds: tuple[float, float] | None = None,
 ) -> DeepFoolResult:
-    r"""Shrink successful perturbations along their direction by bisection.
+    r"""Shrink successful perturbations along their own direction, keeping them adversarial.
 
-    For each successful sample with perturbation :math:`p`, bisection on
-    :math:`s \in [0, 1]` keeps the invariant that :math:`x + s_{hi}\, p` is
-    adversarial (``s_hi = 1`` initially, DeepFool's own result).  After
-    ``steps`` halvings the perturbation :math:`s_{hi}\, p` is returned: still
-    adversarial (checked once more on the whole batch, with a fallback to the
-    unrefined perturbation where rounding disagrees), and within
-    :math:`2^{-\text{steps}}\|p\|` of the boundary crossing that bisection
-    brackets.  A point counts as adversarial only if another logit beats the
-    original one by more than rounding noise, so that the result stays valid
-    when evaluated in another batch.  Failed samples are returned unchanged.
+    For a successful sample with perturbation :math:`p` and original label
+    :math:`\ell`, let :math:`m(s) = \max_{k \ne \ell} F_k(x + s p) - F_\ell(x + s p)`
+    (minus a rounding allowance), so :math:`m(0) < 0 < m(1)`.  A bracket
+    :math:`[s_{lo}, s_{hi}]` with :math:`m(s_{lo}) \le 0 < m(s_{hi})` is shrunk
+    by the Illinois variant of regula falsi, with a bisection step whenever
+    three steps in a row fail to halve the bracket; ``s_hi`` only ever moves to points where
+    the model was seen to be adversarial.  It stops when the secant predicts
+    the crossing within ``rtol * s_hi`` of ``s_hi``, when the bracket is
+    that narrow, or after ``steps`` evaluations.  The perturbation :math:`s_{hi}\, p` is then checked once more
+    on the whole batch; where rounding disagrees the unrefined perturbation is
+    kept.  Failed samples are returned unchanged.
 
-    The refined norm is still an *upper* estimate of the minimal distance; it
-    removes most of DeepFool's overshoot (about 2% by default).
+    The refined norm is still an *upper* estimate of the minimal distance: it
+    removes DeepFool's overshoot (about 2% by default) along the direction it
+    found, at the cost of a few forward passes (no backward).
 
     Parameters
     ----------
@@ -448,7 +505,11 @@ def refine_perturbations(
     result : DeepFoolResult
         DeepFool's output on ``x``.
     steps : int
-        Number of bisection steps (``>= 1``).
+        At most so many evaluations of the model (each on the samples not yet
+        converged); ``>= 1``.  More steps never give a larger norm.
+    rtol : float or None
+        Relative tolerance on the scale ``s``, in ``(0, 1)``; ``None``: 64
+        ulps of ``x``'s dtype (about ``8e-6`` in float32, ``1e-14`` in float64).
     bounds : (float, float) or None
         Box to clip to (the segment from ``x`` to an in-box point stays in the
         box; clipping only guards against rounding).
@@ -461,38 +522,65 @@ def refine_perturbations(
     steps = check_int("steps", steps, minimum=1)
     bounds = _bounds_pair(bounds)
     x = check_tensor("x", x, min_dim=2).detach()
+    rtol = _MARGIN_ULPS * torch.finfo(x.dtype).eps if rtol is None else check_open_probability("rtol", rtol)
     if tuple(x.shape) != tuple(result.perturbation.shape):
         raise ValueError(
             f"x has shape {tuple(x.shape)} but the result's perturbations have shape "
             f"{tuple(result.perturbation.shape)}"
         )
     idx = result.success.nonzero().flatten()
-    pert = result.perturbation.detach().clone()
     adversarial = result.adversarial.detach().clone()
     adv_label = result.adv_label.clone()
     if idx.numel():
         with torch.no_grad():
-            xb, p, lab = x[idx], pert[idx], result.label[idx]
-            lo = torch.zeros(idx.numel(), dtype=x.dtype, device=x.device)
-            hi = torch.ones_like(lo)
+            xb, p, lab = x[idx], result.perturbation.detach()[idx], result.label[idx]
 
-            def point(s: torch.Tensor) -> torch.Tensor:
-                v = xb + _expand(s, p) * p
+            def point(rows: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+                v = xb[rows] + _expand(s, p[rows]) * p[rows]
                 return v if bounds is None else v.clamp(bounds[0], bounds[1])
 
+            everything = torch.arange(idx.numel(), device=x.device)
+            lo = torch.zeros(idx.numel(), dtype=x.dtype, device=x.device)
+            hi = torch.ones_like(lo)
+            g_lo = _excess(model(xb), lab).to(x.dtype)
+            g_hi = _excess(model(point(everything, hi)), lab).to(x.dtype)
+            last_side = torch.zeros(idx.numel(), dtype=torch.int8, device=x.device)
+            stalls = torch.zeros(idx.numel(), dtype=torch.int8, device=x.device)
+            active = (g_hi > 0) & (g_lo <= 0)
             for _ in range(steps):
-                mid = 0.5 * (lo + hi)
-                adv = _margin_flip(model(point(mid)), lab)
-                hi = torch.where(adv, mid, hi)
-                lo = torch.where(adv, lo, mid)
-            cand = point(hi)
-            logits = model(cand)
-            pred = logits.argmax(dim=1)
-            ok = (pred != lab) & torch.isfinite(logits).all(dim=1) & (hi < 1)
-            take = idx[ok]
-            adversarial[take] = cand[ok]
-            adv_label[take] = pred[ok]
-            pert = adversarial - x
+                width = hi - lo
+                to_root = g_hi * width / (g_hi - g_lo)
+                active &= (to_root > rtol * hi) & (width > rtol * hi)
+                rows = active.nonzero().flatten()
+                if not rows.numel():
+                    break
+                w = width[rows]
+                secant = hi[rows] - to_root[rows]
+                mid = lo[rows] + 0.5 * w
+                s = torch.where(stalls[rows] < 3, secant, mid)
+                s = torch.where((s > lo[rows]) & (s < hi[rows]), s, mid)  # rounding at a tiny bracket
+                g = _excess(model(point(rows, s)), lab[rows]).to(x.dtype)
+                adv = g > 0
+                # Illinois: the endpoint kept twice in a row gets half its weight
+                g_lo[rows] = torch.where(adv & (last_side[rows] == 1), 0.5 * g_lo[rows], g_lo[rows])
+                g_hi[rows] = torch.where(~adv & (last_side[rows] == -1), 0.5 * g_hi[rows], g_hi[rows])
+                hi[rows] = torch.where(adv, s, hi[rows])
+                g_hi[rows] = torch.where(adv, g, g_hi[rows])
+                lo[rows] = torch.where(adv, lo[rows], s)
+                g_lo[rows] = torch.where(adv, g_lo[rows], g)
+                last_side[rows] = torch.where(adv, 1, -1).to(torch.int8)
+                shrunk = (hi[rows] - lo[rows]) <= 0.5 * w
+                stalls[rows] = torch.where(shrunk, 0, stalls[rows] + 1).to(torch.int8)
+            moved = (hi < 1).nonzero().flatten()
+            if moved.numel():
+                cand = point(moved, hi[moved])
+                logits = model(cand)
+                pred = logits.argmax(dim=1)
+                ok = (pred != lab[moved]) & torch.isfinite(logits).all(dim=1)
+                take = idx[moved[ok]]
+                adversarial[take] = cand[ok]
+                adv_label[take] = pred[ok]
+    pert = adversarial - x
     return DeepFoolResult(
         perturbation=pert,
         adversarial=adversarial,
