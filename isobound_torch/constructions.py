@@ -78,10 +78,10 @@ def project_to_latent(
         z = z0.to(x.device).requires_grad_(True)
         opt = torch.optim.Adam([z], lr=lr)
         for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
             with torch.enable_grad():
                 loss = ((generator(z) - x).flatten(1) ** 2).sum()
-                loss.backward()
+                # gradient for z only: .backward() would also fill the generator's .grad
+                (z.grad,) = torch.autograd.grad(loss, z)
             opt.step()
         with torch.no_grad():
             res = torch.linalg.vector_norm((generator(z) - x).flatten(1), dim=1)
