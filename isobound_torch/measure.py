@@ -31,6 +31,7 @@ from scipy import stats
 
 import isobound
 
+from ._validate import check_int, check_open_probability, model_mode_problem
 from .attacks import DeepFool, DeepFoolResult
 
 __all__ = [
@@ -66,6 +67,9 @@ class RobustnessResult:
         ``"unconstrained"``, ``"latent"`` or ``"in_distribution"``.
     attack : DeepFoolResult
         The raw attack result (in the space that was attacked).
+    image_norms : Tensor or None
+        ``||g(z)||_2`` per sample (float64), the normaliser of image-space
+        distances (their mean is the paper's ``E||g(z)||``).
     """
 
     distances: torch.Tensor
@@ -75,6 +79,7 @@ class RobustnessResult:
     perturbed: torch.Tensor
     setting: str
     attack: DeepFoolResult = field(repr=False)
+    image_norms: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def n_classes(self) -> int:
@@ -96,6 +101,18 @@ def _check_latents(z: Any) -> torch.Tensor:
     if not bool(torch.isfinite(z).all()):
         raise ValueError("z contains NaN or inf")
     return z.detach()
+
+
+def _check_modes(**models: Any) -> None:
+    """Refuse modules whose batch-norm or dropout layers are in training mode."""
+    for name, model in models.items():
+        problem = model_mode_problem(name, model)
+        if problem:
+            raise ValueError(problem)
+
+
+def _image_norms(x: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(x.detach().flatten(1).double(), dim=1)
 
 
 def _attack(attack: DeepFool | None) -> DeepFool:
@@ -184,6 +201,7 @@ def unconstrained_robustness(
         if ``progress``.
     """
     zz = _check_latents(z)
+    _check_modes(classifier=classifier, generator=generator)
     atk = _attack(attack)
     with torch.no_grad():
         x = generator(zz)
@@ -197,6 +215,7 @@ def unconstrained_robustness(
         perturbed=res.adversarial,
         setting="unconstrained",
         attack=res,
+        image_norms=_image_norms(x),
     )
 
 
@@ -216,6 +235,7 @@ def latent_robustness(
     paper's tables do.  Give the attack no ``bounds``: latents are unbounded.
     """
     zz = _check_latents(z)
+    _check_modes(classifier=classifier, generator=generator)
     atk = _attack(attack)
     if getattr(atk, "bounds", None) is not None:
         raise ValueError(
@@ -227,6 +247,8 @@ def latent_robustness(
 
     res = _run(atk, composed, zz, batch_size, progress, "r_Z")
     k = _n_classes(composed, zz[:1])
+    with torch.no_grad():
+        norms = torch.cat([_image_norms(generator(zz[sl])) for sl in _chunks(zz.shape[0], batch_size)])
     return RobustnessResult(
         distances=res.distances,
         success=res.success,
@@ -235,6 +257,7 @@ def latent_robustness(
         perturbed=res.adversarial,
         setting="latent",
         attack=res,
+        image_norms=norms,
     )
 
 
@@ -256,6 +279,7 @@ def in_distribution_robustness(
     on the same ``z``) to reuse its attack instead of running it again.
     """
     zz = _check_latents(z)
+    _check_modes(classifier=classifier, generator=generator)
     if latent is None:
         latent = latent_robustness(
             classifier, generator, zz, attack, batch_size=batch_size, progress=progress
@@ -267,7 +291,7 @@ def in_distribution_robustness(
         dist = []
         for sl in _chunks(zz.shape[0], batch_size):
             diff = generator(moved[sl]) - generator(zz[sl])
-            dist.append(torch.linalg.vector_norm(diff.flatten(1), dim=1))
+            dist.append(torch.linalg.vector_norm(diff.flatten(1).double(), dim=1))
         d = torch.cat(dist)
     d = torch.where(latent.success, d, torch.full_like(d, math.inf))
     return RobustnessResult(
@@ -278,6 +302,7 @@ def in_distribution_robustness(
         perturbed=moved,
         setting="in_distribution",
         attack=latent.attack,
+        image_norms=latent.image_norms,
     )
 
 
@@ -307,9 +332,48 @@ class BoundInputs:
     latent_norm: float | None
     image_norm: float | None
 
-    def bound(self) -> isobound.IsoperimetricBound:
-        """The latent bound at the point estimate of the proportions."""
-        return isobound.IsoperimetricBound(self.class_proportions, normalize=True)
+    @property
+    def conservative_class_probs(self) -> np.ndarray:
+        r"""Class probabilities whose bound is below that of every ``p`` in the intervals.
+
+        Theorem 1's cdf is :math:`B(\varepsilon) = \sum_i h_\varepsilon(p_i)` with
+        :math:`h_\varepsilon(p) = p - \Phi(\Phi^{-1}(p) - \varepsilon)` concave in
+        ``p`` (its derivative :math:`1 - e^{b\varepsilon - \varepsilon^2/2}`,
+        :math:`b = \Phi^{-1}(p)`, decreases), so ``B`` is Schur-concave: a vector
+        that majorizes ``p`` has a smaller cdf at every radius.  With ``u`` and
+        ``l`` the interval ends, no ``p`` in the box (summing to 1) has its ``k``
+        largest entries summing to more than
+        :math:`S_k = \min(\text{sum of the } k \text{ largest } u_i,\;
+        1 - \text{sum of the } K - k \text{ smallest } l_i)`.  The returned
+        vector ``q`` has ``q_k = S_k - S_{k-1}`` (sorted by class frequency,
+        most frequent class first), so its partial sums are the ``S_k`` and it
+        majorizes every such ``p``.  Hence ``IsoperimetricBound(q).cdf`` is
+        below the true ``B`` at every radius whenever the intervals cover the
+        true proportions (probability at least ``confidence``): the safe side
+        for an upper bound on robustness.  ``q`` need not lie in the intervals.
+        """
+        n_classes = self.class_proportions.size
+        top_u = np.cumsum(np.sort(self.upper)[::-1])  # [k-1]: sum of the k largest upper ends
+        low_l = np.concatenate([[0.0], np.cumsum(np.sort(self.lower))])  # [j]: sum of the j smallest lower ends
+        rest = low_l[n_classes - 1 :: -1]  # [k-1]: sum of the K - k smallest lower ends
+        s = np.maximum.accumulate(np.clip(np.minimum(top_u, 1.0 - rest), 0.0, 1.0))
+        s[-1] = 1.0
+        q = np.diff(np.concatenate([[0.0], s]))
+        out = np.zeros(n_classes)
+        out[np.argsort(-self.class_proportions, kind="stable")] = q
+        return out
+
+    def bound(self, *, conservative: bool = False) -> isobound.IsoperimetricBound:
+        """The latent bound (Theorem 1 with ``omega`` the identity).
+
+        ``conservative=False``: at the point estimate of the proportions.
+        ``conservative=True``: at :attr:`conservative_class_probs`, a cdf below
+        the bound of every proportion vector in the confidence intervals
+        (quantiles above), so it holds with probability ``confidence`` over the
+        sampling of ``z``.
+        """
+        p = self.conservative_class_probs if conservative else self.class_proportions
+        return isobound.IsoperimetricBound(p[p > 0], normalize=True)
 
 
 def bound_inputs(
@@ -328,12 +392,28 @@ def bound_inputs(
     latent_dim : int, optional
         ``d``: adds ``E||z||_2`` for normalising latent robustness.
     images : Tensor, optional
-        ``g(z)`` for the same samples: adds the mean image norm.
+        ``g(z)`` for the same samples: the mean image norm; by default the
+        result's ``image_norms`` are used.
     confidence : float
         Joint confidence of the per-class intervals, in (0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from isobound_torch import DeepFool
+    >>> g = torch.nn.Linear(2, 3).double().eval()
+    >>> f = torch.nn.Linear(3, 4).double().eval()
+    >>> z = torch.randn(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> inputs = bound_inputs(latent_robustness(f, g, z), latent_dim=2, confidence=0.9)
+    >>> bool(np.all(inputs.lower <= inputs.class_proportions) and np.all(inputs.class_proportions <= inputs.upper))
+    True
+    >>> safe, point = inputs.bound(conservative=True), inputs.bound()
+    >>> bool(safe.ppf(0.25) >= point.ppf(0.25))
+    True
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got confidence={confidence!r}")
+    confidence = check_open_probability("confidence", confidence)
+    if latent_dim is not None:
+        latent_dim = check_int("latent_dim", latent_dim, minimum=1)
     labels = result.labels.detach().cpu().long().numpy()
     k = result.n_classes
     n = int(labels.size)
@@ -346,7 +426,9 @@ def bound_inputs(
         latent_norm = float(isobound.expected_gaussian_norm(latent_dim))
     image_norm = None
     if images is not None:
-        image_norm = float(torch.linalg.vector_norm(images.detach().flatten(1).double(), dim=1).mean())
+        image_norm = float(_image_norms(images).mean())
+    elif result.image_norms is not None:
+        image_norm = float(result.image_norms.mean())
     return BoundInputs(
         class_proportions=counts / n,
         lower=np.asarray(lower, dtype=np.float64),
