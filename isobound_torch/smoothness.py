@@ -37,6 +37,8 @@ import torch
 
 import isobound
 
+from ._validate import model_mode_problem
+
 __all__ = ["required_samples", "estimate_modulus", "local_sup", "jacobian_spectral_modulus"]
 
 Generator = Callable[[torch.Tensor], torch.Tensor]
@@ -93,6 +95,7 @@ def local_sup(
     back onto the ball.  The best value over restarts and steps is returned
     (a lower estimate of the true supremum).
     """
+    _check_mode(generator)
     z = z.detach()
     with torch.no_grad():
         base = generator(z)
@@ -164,6 +167,7 @@ def estimate_modulus(
     """
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
         raise ValueError(f"latent_dim must be a positive integer, got latent_dim={latent_dim!r}")
+    _check_mode(generator)
     r = _check_radii(radii)
     delta = _check_unit("failure_prob", failure_prob)
     conf = _check_unit("confidence", confidence)
@@ -209,6 +213,13 @@ def estimate_modulus(
     return isobound.PiecewiseLinear(r, values, interpolation="step", failure_prob=delta)
 
 
+def _check_mode(generator: Any) -> None:
+    """Batch-norm in training mode would couple the samples (and move its statistics)."""
+    problem = model_mode_problem("generator", generator)
+    if problem:
+        raise ValueError(problem)
+
+
 def _module_device(generator: Any) -> torch.device:
     try:
         return next(generator.parameters()).device  # type: ignore[no-any-return]
@@ -242,6 +253,7 @@ def jacobian_spectral_modulus(
         raise ValueError(f"latent_dim must be a positive integer, got latent_dim={latent_dim!r}")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got n_samples={n_samples!r}")
+    _check_mode(generator)
     dev = torch.device(device) if device is not None else _module_device(generator)
     rng = torch.Generator().manual_seed(seed)
     z_all = torch.randn(n_samples, latent_dim, generator=rng, dtype=dtype).to(dev)
