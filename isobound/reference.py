@@ -172,8 +172,7 @@ def _classes(class_probs: Any, counts: Any, log_probs: Any) -> _Classes:
         for i, v in enumerate(raw):
             if mpmath.isnan(v) or v < 0 or v == mpmath.inf:
                 raise ValueError(
-                    f"class_probs must be finite and >= 0, got class_probs[{i}]="
-                    f"{class_probs[i]!r}"
+                    f"class_probs must be finite and >= 0, got class_probs[{i}]={class_probs[i]!r}"
                 )
         logp = [mpmath.log(v) if v > 0 else mpmath.ninf for v in raw]
     c = _counts(counts, len(logp))
@@ -210,7 +209,7 @@ def _classes(class_probs: Any, counts: Any, log_probs: Any) -> _Classes:
 def _work_dps(dps: int, *extra: float) -> int:
     if not isinstance(dps, int) or isinstance(dps, bool) or dps < 5:
         raise ValueError(f"dps must be an integer >= 5, got dps={dps!r}")
-    return dps + GUARD + max([0, *[int(math.ceil(e)) for e in extra]])
+    return dps + GUARD + max([0, *[math.ceil(e) for e in extra]])
 
 
 def _digits_lost_to_width(eps: Any) -> float:
@@ -429,8 +428,9 @@ def _raw_cdf(k: _Classes, eps: Any) -> Any:
 def _raw_sf(k: _Classes, eps: Any) -> Any:
     if eps <= 0:
         return mpmath.mpf(1)
-    return mpmath.fsum(c * (mpmath.mpf(1) if b == mpmath.inf else mpmath.ncdf(b - eps))
-                       for b, c in zip(k.b, k.c))
+    return mpmath.fsum(
+        c * (mpmath.mpf(1) if b == mpmath.inf else mpmath.ncdf(b - eps)) for b, c in zip(k.b, k.c)
+    )
 
 
 def _raw_pdf(k: _Classes, eps: Any) -> Any:

@@ -7,6 +7,7 @@ between precisions) before test_accuracy.py measures the core against it.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import mpmath
@@ -61,7 +62,7 @@ def test_cdf_plus_sf_is_one_to_50_digits(probs, eps):
 def test_cdf_is_non_decreasing(probs):
     grid = [0, 1e-200, 1e-10, 0.01, 0.1, 0.5, 1, 2, 4, 8, 16]
     values = [ref.cdf(e, probs, dps=20) for e in grid]
-    assert all(a < b for a, b in zip(values, values[1:]))
+    assert all(a < b for a, b in itertools.pairwise(values))
 
 
 @pytest.mark.parametrize(
@@ -80,9 +81,7 @@ def test_ppf_inverts_cdf(probs, counts, log_probs, q):
     assert rel(back, mpf(q)) < mpf(10) ** -45
 
 
-@pytest.mark.parametrize(
-    ("probs", "counts"), [(P3, None), (MAJORITY, None), ([1.0], [10**15])]
-)
+@pytest.mark.parametrize(("probs", "counts"), [(P3, None), (MAJORITY, None), ([1.0], [10**15])])
 @pytest.mark.parametrize("p", ["1e-300", 1e-12, 0.25, 0.5, 0.9])
 def test_isf_inverts_sf(probs, counts, p):
     e = ref.isf(p, probs, counts)
@@ -277,7 +276,7 @@ def test_eq3_holds_without_a_majority_class(probs):
         exact = ref.cdf(eps, probs, dps=20)
         assert ref.theorem1_balanced(eps, dps=20) <= exact
         # the sharper lemma: the constant sqrt(pi/2) can be 1 when every p_i <= 1/2
-        assert ref.sf(eps, probs, dps=20) <= mpmath.exp(-mpf(eps) ** 2 / 2)
+        assert ref.sf(eps, probs, dps=20) <= mpmath.exp(-(mpf(eps) ** 2) / 2)
 
 
 @pytest.mark.parametrize("k", [5, 6, 10, 100, 10**6, 10**15])
@@ -308,7 +307,10 @@ def test_closed_forms_by_hand():
 def test_normal_loss_is_the_integral_of_the_tail(a):
     # L(a) = E[(Z - a)_+] = integral_a^inf (1 - Phi(t)) dt
     with mpmath.workdps(60):
-        integral = mpmath.quad(lambda t: mpmath.ncdf(-t), sorted({a, a + 1, 0.0, 5.0, 10.0} - {x for x in (0.0, 5.0) if x < a}) + [mpmath.inf])
+        integral = mpmath.quad(
+            lambda t: mpmath.ncdf(-t),
+            sorted({a, a + 1, 0.0, 5.0, 10.0} - {x for x in (0.0, 5.0) if x < a}) + [mpmath.inf],
+        )
     assert rel(ref.normal_loss(a), integral) < mpf(10) ** -45
 
 
@@ -335,7 +337,9 @@ def test_expected_norm_against_gamma_and_chi_integral(d):
     if d <= 100:  # the chi density integrated numerically
         with mpmath.workdps(40):
             c = mpf(2) ** (1 - mpf(d) / 2) / mpmath.gamma(mpf(d) / 2)
-            chi = mpmath.quad(lambda r: r * c * r ** (d - 1) * mpmath.exp(-r * r / 2), [0, 10, 20, mpmath.inf])
+            chi = mpmath.quad(
+                lambda r: r * c * r ** (d - 1) * mpmath.exp(-r * r / 2), [0, 10, 20, mpmath.inf]
+            )
         assert rel(ref.expected_gaussian_norm(d), chi) < mpf(10) ** -30
 
 
@@ -362,7 +366,7 @@ def test_ndtri_round_trips():
 
 
 def test_omega_inverse_is_applied_to_the_radius():
-    inv = lambda eta: eta / 2  # noqa: E731  Lipschitz(2)
+    inv = lambda eta: eta / 2  # Lipschitz(2)
     for eta in [1e-100, 0.3, 4.0]:
         assert ref.cdf(eta, P3, omega_inverse=inv) == ref.cdf(mpf(eta) / 2, P3)
         assert ref.sf(eta, P3, omega_inverse=inv) == ref.sf(mpf(eta) / 2, P3)
