@@ -7,7 +7,7 @@ value, as in the core package.  Nothing here uses ``assert``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,14 +16,10 @@ from torch import nn
 __all__ = [
     "check_bool",
     "check_int",
-    "check_latents",
     "check_nonnegative",
     "check_open_probability",
-    "check_positive",
-    "check_radii",
     "check_tensor",
     "model_mode_problem",
-    "module_device_dtype",
 ]
 
 
@@ -65,34 +61,12 @@ def check_nonnegative(name: str, value: Any) -> float:
     return x
 
 
-def check_positive(name: str, value: Any) -> float:
-    """``float(value)`` if it is finite and ``> 0``."""
-    x = _real(name, value)
-    if not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {name}={value!r}")
-    return x
-
-
 def check_open_probability(name: str, value: Any) -> float:
     """``float(value)`` if it lies strictly between 0 and 1."""
     x = _real(name, value)
     if not (0.0 < x < 1.0):
         raise ValueError(f"{name} must lie in (0, 1), got {name}={value!r}")
     return x
-
-
-def check_radii(radii: Any) -> list[float]:
-    """Latent radii: a non-empty sequence of finite numbers ``> 0``, returned sorted and unique."""
-    if isinstance(radii, torch.Tensor):
-        radii = radii.detach().cpu().reshape(-1).tolist()
-    if isinstance(radii, (int, float)) and not isinstance(radii, bool):
-        radii = [radii]
-    if not isinstance(radii, Sequence) and not hasattr(radii, "__iter__"):
-        raise ValueError(f"radii must be a sequence of positive numbers, got radii={_short(radii)}")
-    values = [_real("radii", r) for r in radii]
-    if not values or any(not (math.isfinite(r) and r > 0) for r in values):
-        raise ValueError(f"radii must be a non-empty sequence of finite numbers > 0, got radii={_short(radii)}")
-    return sorted(set(values))
 
 
 def check_tensor(name: str, value: Any, *, min_dim: int = 1) -> torch.Tensor:
@@ -111,16 +85,6 @@ def check_tensor(name: str, value: Any, *, min_dim: int = 1) -> torch.Tensor:
         bad = int((~torch.isfinite(value)).sum())
         raise ValueError(f"{name} contains {bad} NaN or infinite entr{'y' if bad == 1 else 'ies'}")
     return value
-
-
-def check_latents(z: Any, latent_dim: int | None = None) -> torch.Tensor:
-    """Latent codes: a finite floating tensor of shape ``(n, d)``."""
-    z = check_tensor("z", z, min_dim=2)
-    if z.dim() != 2:
-        raise ValueError(f"z must have shape (n, latent_dim), got shape {tuple(z.shape)}")
-    if latent_dim is not None and z.shape[1] != latent_dim:
-        raise ValueError(f"z must have {latent_dim} columns (latent_dim), got shape {tuple(z.shape)}")
-    return z
 
 
 _MODE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.AlphaDropout)
@@ -144,12 +108,3 @@ def model_mode_problem(name: str, model: Callable[..., Any]) -> str | None:
                 f"the samples of a batch or is random; call {name}.eval() first"
             )
     return None
-
-
-def module_device_dtype(module: Any) -> tuple[torch.device, torch.dtype]:
-    """Device and floating dtype of a module's first parameter or buffer (CPU float32 otherwise)."""
-    if isinstance(module, nn.Module):
-        for t in list(module.parameters()) + list(module.buffers()):
-            if t.is_floating_point():
-                return t.device, t.dtype
-    return torch.device("cpu"), torch.get_default_dtype()

@@ -322,10 +322,9 @@ class DeepFool:
 
     def _attack(self, model: Model, x0: torch.Tensor) -> DeepFoolResult:
         n, dev = x0.shape[0], x0.device
-        long = dict(dtype=torch.int64, device=dev)
-        label = torch.zeros(n, **long)
-        adv_label = torch.zeros(n, **long)
-        iterations = torch.zeros(n, **long)
+        label = torch.zeros(n, dtype=torch.int64, device=dev)
+        adv_label = torch.zeros(n, dtype=torch.int64, device=dev)
+        iterations = torch.zeros(n, dtype=torch.int64, device=dev)
         success = torch.zeros(n, dtype=torch.bool, device=dev)
         r_tot = torch.zeros_like(x0)
         adversarial = x0.clone()

@@ -112,7 +112,8 @@ def _check_modes(**models: Any) -> None:
 
 
 def _image_norms(x: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(x.detach().flatten(1).double(), dim=1)
+    norms: torch.Tensor = torch.linalg.vector_norm(x.detach().flatten(1).double(), dim=1)
+    return norms
 
 
 def _attack(attack: DeepFool | None) -> DeepFool:
