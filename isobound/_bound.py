@@ -21,6 +21,7 @@ in-distribution robustness is stochastically smaller than
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,8 @@ FloatArray = NDArray[np.float64]
 _EPS = float(np.finfo(np.float64).eps)
 #: Base relative margin by which every returned value is moved to its safe side.
 SAFETY = 2.0**-46
+#: Smallest positive float: the upper bound reported for a tail below the float range.
+_TINIEST = float(np.nextafter(0.0, 1.0))
 
 
 def _margin(log_value: FloatArray) -> FloatArray:
@@ -377,12 +380,14 @@ class IsoperimetricBound:
         good = np.abs(diff) * 16.0 >= arg
         mass = diff
         mass *= sign
+        mass *= self._counts
         bad = ~good
         if np.any(bad):
             rows, cols = np.nonzero(bad)
-            mass[rows, cols] = interval_mass(b[cols], eps[rows])
+            # weighted before exponentiation: many tiny classes must not underflow
+            mass[rows, cols] = interval_mass(b[cols], eps[rows], self._logc[cols])
         np.maximum(mass, 0.0, out=mass)
-        total: FloatArray = mass @ self._counts
+        total: FloatArray = mass.sum(axis=1)
         return total
 
     def _raw_logcdf(self, eps: FloatArray) -> FloatArray:
@@ -402,6 +407,13 @@ class IsoperimetricBound:
 
     def _raw_sf(self, eps: FloatArray) -> FloatArray:
         total: FloatArray = sc.ndtr(self._b - eps[:, None]) @ self._counts
+        # ndtr flushes terms below ~1e-308 to 0 instead of returning subnormals;
+        # near that range the dropped terms matter, so sum the logs instead
+        deep = total < 1e-280
+        if np.any(deep):
+            logs = _logsumexp_rows(sc.log_ndtr(self._b - eps[deep][:, None]), self._logc)
+            with np.errstate(under="ignore"):
+                total[deep] = np.exp(logs)
         return total
 
     def _raw_logsf(self, eps: FloatArray) -> FloatArray:
@@ -477,8 +489,11 @@ class IsoperimetricBound:
 
         def inner(e: FloatArray) -> FloatArray:
             v = self._raw_logcdf(e)
-            # the log itself carries a few ulps of relative error: a relative margin
-            return np.minimum(v * (1.0 + SAFETY) - SAFETY * 1e-300, 0.0)
+            # a relative margin; near 0, logcdf = log1p(-sf) inherits the relative
+            # error of sf, about |log sf| ulps, which _margin(log|v|) covers
+            with np.errstate(divide="ignore"):
+                m = _margin(np.log(np.abs(v)))
+            return np.minimum(v * (1.0 + m) - SAFETY * 1e-300, 0.0)
 
         return self._eval(eps, inner, at_zero=-np.inf, at_inf=0.0, below=-np.inf)
 
@@ -490,9 +505,16 @@ class IsoperimetricBound:
 
         def inner(e: FloatArray) -> FloatArray:
             v = self._raw_sf(e)
+            cdf = self._raw_cdf(e)
+            # where B < 1/2, 1 - B is exact to an ulp; the ndtr sum carries the
+            # tail errors of each term (1e15 classes of 1e-15 lose 5e-15)
+            small = cdf < 0.5
+            v[small] = 1.0 - cdf[small]
             with np.errstate(divide="ignore"):
                 m = _margin(np.log(v))
-            return np.clip(v * (1.0 + m), 0.0, 1.0)
+            up = np.clip(v * (1.0 + m) + 2 * _EPS * v, 0.0, 1.0)
+            # below the float range an upper bound is the smallest positive float
+            return np.where(up > 0, up, _TINIEST)
 
         return self._eval(eps, inner, at_zero=1.0, at_inf=0.0, below=1.0)
 
@@ -506,7 +528,9 @@ class IsoperimetricBound:
 
         def inner(e: FloatArray) -> FloatArray:
             v = self._raw_logsf(e)
-            return np.minimum(v * (1.0 - SAFETY), 0.0)
+            with np.errstate(divide="ignore"):
+                m = _margin(np.log(np.abs(v)))
+            return np.minimum(v * (1.0 - m), 0.0)
 
         return self._eval(eps, inner, at_zero=0.0, at_inf=-np.inf, below=0.0)
 
@@ -620,7 +644,9 @@ class IsoperimetricBound:
             return math.inf
         terms = np.asarray(normal_loss(-self._b), dtype=np.float64) * self._counts
         value = math.fsum(terms.tolist())
-        return value * (1.0 + float(_margin(np.array([math.log(value)]))[0]))
+        # each term carries about (1 + a^2) ulps from the tail function it uses
+        margin = SAFETY + 4.0 * _EPS * 2.0 * self._cdf_log_scale()
+        return value * (1.0 + margin)
 
     def rvs(self, size: Any = None, random_state: Any = None) -> Any:
         """Draw samples of :math:`R^*` by inverse transform.
@@ -886,10 +912,19 @@ class ImageSpaceBound:
     def logcdf(self, eta: ArrayLike) -> Any:
         """Log of :meth:`cdf`."""
         if not self.failure_prob:
-            x = np.asarray(eta, dtype=np.float64)
-            return scalar_or_array(
-                np.asarray(self.latent.logcdf(self._eps(x)), dtype=np.float64), eta
-            )
+            x = np.atleast_1d(np.asarray(eta, dtype=np.float64))
+            eps = np.atleast_1d(self._eps(x))
+            v = np.atleast_1d(np.asarray(self.latent.logcdf(eps), dtype=np.float64))
+            # the latent radius can underflow (a square-root modulus at eta=1e-200);
+            # there B(e) = e * pdf(0) to within e, so work with log e
+            under = (eps == 0) & (x > self.omega.at_zero) & (not self.latent._degenerate)
+            if np.any(under):
+                log_eps = np.asarray(self.omega.log_inverse(x[under]), dtype=np.float64)
+                log_pdf0 = float(self.latent._raw_logpdf(np.zeros(1))[0])
+                w = log_eps + math.log1p(-SAFETY) + log_pdf0
+                v = v.copy()
+                v[under] = w * (1.0 + _margin(np.log(np.abs(w))))
+            return scalar_or_array(v.reshape(np.shape(eta)), eta)
         with np.errstate(divide="ignore"):
             return scalar_or_array(np.log(np.asarray(self.cdf(eta), dtype=np.float64)), eta)
 
@@ -988,10 +1023,30 @@ class ImageSpaceBound:
         knots = knots[(knots > 0) & (knots < top)]
         logc = np.log(latent.counts)
 
-        def integrand(t: float) -> float:
+        def integrand(s: float) -> float:
+            # t = s^2 smooths moduli like t^alpha at 0 (dt = 2 s ds)
+            t = s * s
             dens = math.exp(float(sc.logsumexp(logc - 0.5 * (b - t) ** 2)) - LOG_SQRT_2PI)
-            return float(omega(t)) * dens
+            return float(omega(t)) * dens * 2.0 * s
 
-        value, err = integrate.quad(integrand, 0.0, top, points=knots.tolist(), limit=500)
+        kinks = getattr(omega, "radii", None)
+        if kinks is not None:
+            knots = np.unique(np.concatenate([knots, np.asarray(kinks)[(kinks > 0) & (kinks < top)]]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", integrate.IntegrationWarning)
+            try:
+                value, err = integrate.quad(
+                    integrand, 0.0, math.sqrt(top), points=np.sqrt(knots).tolist(),
+                    limit=2000, epsabs=0.0, epsrel=1e-13,
+                )
+            except integrate.IntegrationWarning:
+                # the requested accuracy was out of reach: settle for less, and
+                # widen the (then less reliable) error estimate tenfold
+                warnings.simplefilter("ignore", integrate.IntegrationWarning)
+                value, err = integrate.quad(
+                    integrand, 0.0, math.sqrt(top), points=np.sqrt(knots).tolist(),
+                    limit=2000, epsabs=0.0, epsrel=1e-10,
+                )
+                err *= 10.0
         # the tail beyond `top` carries probability below 1e-300
         return float(value + abs(err))

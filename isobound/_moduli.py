@@ -109,6 +109,16 @@ class Modulus(ABC):
         out[ok] = np.maximum(self._inverse(x[ok]), 0.0)
         return scalar_or_array(out, eta)
 
+    def log_inverse(self, eta: ArrayLike) -> Any:
+        """``log(inverse(eta))``, finite where the inverse itself underflows.
+
+        Subclasses with a closed form (Holder, Affine) compute it in the log
+        domain, so an image radius of 1e-200 under a square-root modulus
+        still has a usable latent radius (1e-400 does not fit in a float).
+        """
+        with np.errstate(divide="ignore"):
+            return scalar_or_array(np.log(np.asarray(self.inverse(eta), dtype=np.float64)), eta)
+
     @property
     def at_zero(self) -> float:
         """omega(0): image radii below it carry no guarantee."""
@@ -279,6 +289,13 @@ class Holder(Modulus):
     def _inverse(self, eta: FloatArray) -> FloatArray:
         result: FloatArray = np.power(eta / self._constant, 1.0 / self._exponent)
         return result
+
+    def log_inverse(self, eta: ArrayLike) -> Any:
+        x = np.asarray(eta, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (np.log(x) - math.log(self._constant)) / self._exponent
+        out = np.where(x >= 0, out, np.nan)
+        return scalar_or_array(out, eta)
 
     def _params(self) -> dict[str, Any]:
         return {"constant": self.constant, "exponent": self.exponent}
