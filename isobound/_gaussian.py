@@ -94,15 +94,19 @@ def _log_short_mass(mid: FloatArray, half: FloatArray) -> FloatArray:
     return result
 
 
-def interval_mass(upper: ArrayLike, width: ArrayLike) -> FloatArray:
-    """``Phi(u) - Phi(u - w)`` in the linear domain, to full relative accuracy.
+def interval_mass(upper: ArrayLike, width: ArrayLike, log_weight: ArrayLike = 0.0) -> FloatArray:
+    """``exp(log_weight) * (Phi(u) - Phi(u - w))`` in the linear domain, to full relative accuracy.
 
     Short intervals multiply ``phi(mid) * w`` by the quadrature average, so
     that a tiny width never passes through ``exp`` of a large logarithm;
-    other intervals exponentiate :func:`log_interval_mass`.
+    other intervals exponentiate :func:`log_interval_mass`.  The weight (a
+    class multiplicity) is applied before anything can underflow: 1e15
+    classes of mass 1e-315 each still sum to a normal number.
     """
-    u, w = np.broadcast_arrays(
-        np.asarray(upper, dtype=np.float64), np.asarray(width, dtype=np.float64)
+    u, w, lw = np.broadcast_arrays(
+        np.asarray(upper, dtype=np.float64),
+        np.asarray(width, dtype=np.float64),
+        np.asarray(log_weight, dtype=np.float64),
     )
     half = 0.5 * w
     mid = u - half
@@ -110,8 +114,8 @@ def interval_mass(upper: ArrayLike, width: ArrayLike) -> FloatArray:
     out = np.empty(u.shape)
     with np.errstate(under="ignore"):
         ms, hs = mid[short], half[short]
-        out[short] = np.exp(log_phi(ms)) * (2.0 * hs) * _short_average(ms, hs)
-        out[~short] = np.exp(log_interval_mass(u[~short], w[~short]))
+        out[short] = np.exp(log_phi(ms) + lw[short]) * (2.0 * hs) * _short_average(ms, hs)
+        out[~short] = np.exp(log_interval_mass(u[~short], w[~short]) + lw[~short])
     return out
 
 
