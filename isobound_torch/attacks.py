@@ -305,11 +305,9 @@ class DeepFool:
                 )
         with torch.inference_mode(False), torch.enable_grad():
             x0 = x0.clone()  # a normal tensor even if x came from inference mode
-            result = self._attack(model, x0)
+            result, margins = self._attack(model, x0)
             if self.refine:
-                result = refine_perturbations(
-                    model, x0, result, steps=self.refine_steps, rtol=self.refine_rtol, bounds=self.bounds
-                )
+                result = _refine(model, x0, result, self.refine_steps, self.refine_rtol, self.bounds, margins)
         return result
 
     def attack(self, model: Model, x: torch.Tensor) -> DeepFoolResult:
@@ -320,7 +318,8 @@ class DeepFool:
     def _clip(self, v: torch.Tensor) -> torch.Tensor:
         return v if self.bounds is None else v.clamp(self.bounds[0], self.bounds[1])
 
-    def _attack(self, model: Model, x0: torch.Tensor) -> DeepFoolResult:
+    def _attack(self, model: Model, x0: torch.Tensor) -> tuple[DeepFoolResult, tuple[torch.Tensor, torch.Tensor]]:
+        """The attack, plus :func:`_excess` at the clean and at the returned points (for refinement)."""
         n, dev = x0.shape[0], x0.device
         label = torch.zeros(n, dtype=torch.int64, device=dev)
         adv_label = torch.zeros(n, dtype=torch.int64, device=dev)
@@ -330,7 +329,8 @@ class DeepFool:
         adversarial = x0.clone()
         if n == 0:  # nothing to attack; the model is not called
             empty = torch.zeros(0, dtype=x0.dtype, device=dev)
-            return DeepFoolResult(r_tot, adversarial, empty, success, iterations, label, adv_label, self.norm, False)
+            res = DeepFoolResult(r_tot, adversarial, empty, success, iterations, label, adv_label, self.norm, False)
+            return res, (empty, empty)
 
         active = torch.arange(n, device=dev)  # indices of samples still running
         x_cur = x0
@@ -346,6 +346,8 @@ class DeepFool:
                 logits = _check_logits(logits, n)
                 n_classes = logits.shape[1]
                 label = logits.detach().argmax(dim=1)
+                excess_clean = _excess(logits.detach(), label).to(x0.dtype)
+                excess_final = excess_clean.clone()
                 cand = self._candidate_classes(logits.detach(), label)
             else:
                 _check_later_logits(logits, active.shape[0], n_classes)
@@ -360,6 +362,7 @@ class DeepFool:
                 adv_label[idx] = pred[stop]
                 iterations[idx] = it
                 adversarial[idx] = x_cur[stop].detach()
+                excess_final[idx] = _excess(logits.detach()[stop], lab[stop]).to(x0.dtype)
             keep = ~stop
             n_keep = int(keep.sum())
             if n_keep == 0:
@@ -379,7 +382,7 @@ class DeepFool:
             r_tot[active] += step
             x_cur = self._clip(x0[active] + scale * r_tot[active])
         perturbation = adversarial - x0
-        return DeepFoolResult(
+        result = DeepFoolResult(
             perturbation=perturbation,
             adversarial=adversarial,
             norm=_norms(perturbation, self.norm),
@@ -390,6 +393,7 @@ class DeepFool:
             p=self.norm,
             refined=False,
         )
+        return result, (excess_clean, excess_final)
 
     def _candidate_classes(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """``(n, C)`` class indices: the predicted class, then the next ``C - 1`` by logit."""
@@ -521,12 +525,29 @@ def refine_perturbations(
     steps = check_int("steps", steps, minimum=1)
     bounds = _bounds_pair(bounds)
     x = check_tensor("x", x, min_dim=2).detach()
-    rtol = _MARGIN_ULPS * torch.finfo(x.dtype).eps if rtol is None else check_open_probability("rtol", rtol)
+    if rtol is not None:
+        rtol = check_open_probability("rtol", rtol)
     if tuple(x.shape) != tuple(result.perturbation.shape):
         raise ValueError(
             f"x has shape {tuple(x.shape)} but the result's perturbations have shape "
             f"{tuple(result.perturbation.shape)}"
         )
+    with torch.inference_mode(False):
+        return _refine(model, x.clone(), result, steps, rtol, bounds, None)
+
+
+def _refine(
+    model: Model,
+    x: torch.Tensor,
+    result: DeepFoolResult,
+    steps: int,
+    rtol: float | None,
+    bounds: tuple[float, float] | None,
+    margins: tuple[torch.Tensor, torch.Tensor] | None,
+) -> DeepFoolResult:
+    """:func:`refine_perturbations` on checked arguments; ``margins`` (``_excess`` at the
+    clean and at the returned points, known from the attack) saves two forward passes."""
+    tol = _MARGIN_ULPS * torch.finfo(x.dtype).eps if rtol is None else rtol
     idx = result.success.nonzero().flatten()
     adversarial = result.adversarial.detach().clone()
     adv_label = result.adv_label.clone()
@@ -541,15 +562,18 @@ def refine_perturbations(
             everything = torch.arange(idx.numel(), device=x.device)
             lo = torch.zeros(idx.numel(), dtype=x.dtype, device=x.device)
             hi = torch.ones_like(lo)
-            g_lo = _excess(model(xb), lab).to(x.dtype)
-            g_hi = _excess(model(point(everything, hi)), lab).to(x.dtype)
+            if margins is None:
+                g_lo = _excess(model(xb), lab).to(x.dtype)
+                g_hi = _excess(model(point(everything, hi)), lab).to(x.dtype)
+            else:
+                g_lo, g_hi = margins[0][idx].clone(), margins[1][idx].clone()
             last_side = torch.zeros(idx.numel(), dtype=torch.int8, device=x.device)
             stalls = torch.zeros(idx.numel(), dtype=torch.int8, device=x.device)
             active = (g_hi > 0) & (g_lo <= 0)
             for _ in range(steps):
                 width = hi - lo
                 to_root = g_hi * width / (g_hi - g_lo)
-                active &= (to_root > rtol * hi) & (width > rtol * hi)
+                active &= (to_root > tol * hi) & (width > tol * hi)
                 rows = active.nonzero().flatten()
                 if not rows.numel():
                     break
