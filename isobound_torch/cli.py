@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--run-dir", help="checkpoints and report (default: runs/<dataset>)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:<n>")
     g.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    g.add_argument("--threads", type=int, dest="num_threads", help="CPU threads for torch (0: torch's default; default 1 for digits)")
     g.add_argument("--smoke", action="store_true", help="tiny configuration that runs every stage in seconds (CI)")
     g.add_argument("--max-train", type=int, help="use only the first N training images")
     g.add_argument("--max-test", type=int, help="use only the first N test images")
@@ -73,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--generator-checkpoint", help="state_dict file for the generator: skip its training")
     m.add_argument("--generator-epochs", type=int)
     m.add_argument("--classifier-epochs", type=int)
-    m.add_argument("--batch-size", type=int)
+    m.add_argument("--batch-size", type=int, help="classifier batch size")
+    m.add_argument("--generator-batch-size", type=int)
     m.add_argument("--generator-lr", type=float)
     m.add_argument("--classifier-lr", type=float)
     m.add_argument("--optimizer", choices=("adam", "sgd"))
@@ -88,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-iter", type=int, help="DeepFool iterations (default 50)")
     r.add_argument("--no-refine", action="store_true", help="keep DeepFool's raw perturbations (no line search shrinking them)")
     r.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25, as in the paper)")
-    r.add_argument("--failure-prob", type=float, default=0.01, help="delta of the estimated modulus (default 0.01)")
-    r.add_argument("--modulus-confidence", type=float, default=0.99, help="confidence of the modulus estimate (default 0.99)")
+    r.add_argument("--failure-prob", type=float, help="delta of the estimated modulus (default 0.01; 0.1 with --smoke)")
+    r.add_argument("--modulus-confidence", type=float, help="confidence of the modulus estimate (default 0.99; 0.9 with --smoke)")
     r.add_argument("--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)")
     r.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
     r.add_argument("--audit-confidence", type=float, default=0.99)
@@ -118,6 +120,7 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         generator_epochs=ns.generator_epochs,
         classifier_epochs=ns.classifier_epochs,
         batch_size=ns.batch_size,
+        generator_batch_size=ns.generator_batch_size,
         generator_lr=ns.generator_lr,
         classifier_lr=ns.classifier_lr,
         optimizer=ns.optimizer,
@@ -139,6 +142,7 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         audit_confidence=ns.audit_confidence,
         smoke=ns.smoke,
         progress=not ns.no_progress,
+        num_threads=ns.num_threads,
     )
 
 

@@ -43,6 +43,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "generator_epochs": 300,
         "classifier_epochs": 40,
         "batch_size": 64,
+        "generator_batch_size": 128,
         "generator_lr": 1e-3,
         "classifier_lr": 1e-3,
         "optimizer": "adam",
@@ -50,6 +51,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "n_samples": 1000,
         "chunk_size": 250,
         "normalize_inputs": False,
+        "num_threads": 1,
     },
     "svhn": {
         "generator": "dcgan",
@@ -58,6 +60,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "generator_epochs": 25,
         "classifier_epochs": 30,
         "batch_size": 128,
+        "generator_batch_size": 128,
         "generator_lr": 2e-4,
         "classifier_lr": 0.05,
         "optimizer": "sgd",
@@ -65,6 +68,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "n_samples": 1000,
         "chunk_size": 100,
         "normalize_inputs": True,
+        "num_threads": 0,
     },
     "cifar10": {
         "generator": "dcgan",
@@ -73,6 +77,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "generator_epochs": 50,
         "classifier_epochs": 60,
         "batch_size": 128,
+        "generator_batch_size": 128,
         "generator_lr": 2e-4,
         "classifier_lr": 0.1,
         "optimizer": "sgd",
@@ -80,6 +85,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "n_samples": 1000,
         "chunk_size": 100,
         "normalize_inputs": True,
+        "num_threads": 0,
     },
 }
 
@@ -87,16 +93,18 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 SMOKE_OVERRIDES: dict[str, Any] = {
     "generator_epochs": 2,
     "classifier_epochs": 2,
-    "n_samples": 8,
-    "chunk_size": 4,
+    "n_samples": 6,
+    "chunk_size": 3,
     "max_iter": 10,
-    "max_train": 256,
+    "max_train": 160,
     "max_test": 64,
-    "modulus_samples": 16,
+    "failure_prob": 0.1,
+    "modulus_confidence": 0.9,
     "modulus_restarts": 1,
     "modulus_steps": 3,
     "radii": (0.1, 0.3, 1.0),
     "n_examples": 2,
+    "num_threads": 1,
 }
 _SMOKE_WIDTH = {"digits": 0.25, "svhn": 0.0625, "cifar10": 0.0625}
 
@@ -141,8 +149,10 @@ class ExperimentConfig:
         A ``state_dict`` file (``torch.save``) for the generator: skips its training.
     width_scale : float
         Multiplies every network's channel counts (``< 1`` for quick runs).
-    generator_epochs, classifier_epochs, batch_size : int, optional
-        Training lengths and batch size.
+    generator_epochs, classifier_epochs : int, optional
+        Training lengths (epochs).
+    batch_size, generator_batch_size : int, optional
+        Batch sizes of classifier and generator training.
     generator_lr, classifier_lr : float, optional
         Learning rates (Adam for the generator; ``optimizer`` for classifiers).
     optimizer : {"adam", "sgd"}, optional
@@ -166,11 +176,11 @@ class ExperimentConfig:
         the minimal distance).
     quantile : float
         Which quantile the tables report (0.25 in the paper).
-    failure_prob : float
-        delta, the probability with which the estimated modulus omega may fail; it is
+    failure_prob : float, optional
+        delta (default 0.01; 0.1 for smoke runs), the probability with which the estimated modulus omega may fail; it is
         subtracted from the image-space bound's cdf.
-    modulus_confidence : float
-        Confidence with which the sampled maximum bounds omega's (1 - delta)-quantile.
+    modulus_confidence : float, optional
+        Confidence (default 0.99; 0.9 for smoke runs) with which the sampled maximum bounds omega's (1 - delta)-quantile.
     modulus_samples : int, optional
         Latent samples for the omega estimate (``None``: the smallest number that
         makes ``failure_prob`` and ``modulus_confidence`` hold).
@@ -192,6 +202,11 @@ class ExperimentConfig:
         Tiny configuration for CI (see :data:`SMOKE_OVERRIDES`).
     progress : bool
         Show progress bars.
+    num_threads : int, optional
+        CPU threads torch may use during the run (restored afterwards); ``0`` leaves
+        torch's setting alone. Default 1 for the digits and for smoke runs: their
+        networks are so small that a second thread costs more than it gives, and on
+        a busy machine spinning threads slow such runs down many times over.
     dist_timeout_minutes : float
         Timeout of torch.distributed collectives (ranks wait while rank 0 trains).
 
@@ -217,6 +232,7 @@ class ExperimentConfig:
     generator_epochs: int | None = None
     classifier_epochs: int | None = None
     batch_size: int | None = None
+    generator_batch_size: int | None = None
     generator_lr: float | None = None
     classifier_lr: float | None = None
     optimizer: str | None = None
@@ -230,8 +246,8 @@ class ExperimentConfig:
     max_iter: int | None = None
     refine: bool = True
     quantile: float = 0.25
-    failure_prob: float = 0.01
-    modulus_confidence: float = 0.99
+    failure_prob: float | None = None
+    modulus_confidence: float | None = None
     modulus_samples: int | None = None
     modulus_restarts: int | None = None
     modulus_steps: int | None = None
@@ -244,6 +260,7 @@ class ExperimentConfig:
     n_examples: int | None = None
     smoke: bool = False
     progress: bool = True
+    num_threads: int | None = None
     dist_timeout_minutes: float = 24 * 60.0
 
     def __post_init__(self) -> None:
@@ -283,6 +300,7 @@ class ExperimentConfig:
             "generator_epochs",
             "classifier_epochs",
             "batch_size",
+            "generator_batch_size",
             "max_train",
             "max_test",
             "n_samples",
@@ -296,6 +314,8 @@ class ExperimentConfig:
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if self.num_threads is not None and (not _is_int(self.num_threads) or self.num_threads < 0):
+            raise ValueError(f"num_threads must be a non-negative integer or None, got {self.num_threads!r}")
         if not _is_int(self.adv_steps) or self.adv_steps < 1:
             raise ValueError(f"adv_steps must be a positive integer, got {self.adv_steps!r}")
         for name in ("width_scale", "generator_lr", "classifier_lr"):
@@ -308,9 +328,11 @@ class ExperimentConfig:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         for name in ("quantile", "failure_prob", "modulus_confidence", "audit_confidence", "ci_level"):
             value = getattr(self, name)
+            if value is None and name in ("failure_prob", "modulus_confidence"):
+                continue
             if not _is_number(value) or not 0 < value < 1:
                 raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
-        if self.quantile + self.failure_prob >= 1:
+        if self.failure_prob is not None and self.quantile + self.failure_prob >= 1:
             raise ValueError(
                 f"quantile + failure_prob must be below 1 (the image-space bound needs the "
                 f"latent quantile at quantile + failure_prob), got {self.quantile} + {self.failure_prob}"
@@ -342,6 +364,8 @@ class ExperimentConfig:
                 "radii": (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0),
                 "n_examples": 4,
                 "width_scale": 1.0,
+                "failure_prob": 0.01,
+                "modulus_confidence": 0.99,
             }
         )
         if self.smoke:

@@ -134,6 +134,9 @@ def run(config: ExperimentConfig) -> ExperimentResult:
     use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     dist = setup_distributed(use_cuda=use_cuda, timeout_minutes=cfg.dist_timeout_minutes)
     t_start = time.perf_counter()
+    threads_before = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
     try:
         device = resolve_device(cfg.device, dist.local_rank)
         pipe = Pipeline(cfg, dist, device)
@@ -188,6 +191,7 @@ def run(config: ExperimentConfig) -> ExperimentResult:
         shape = pipe.data_shape()
         n_classes = len(shape["classes"])
         props = {n: rep.class_proportions(measures[n]["labels"].numpy(), n_classes) for n in cfg.classifiers}
+        assert cfg.failure_prob is not None
         latent_bounds, equi, needed = compute_bounds(props, n_classes, cfg.latent_dim, cfg.quantile, cfg.failure_prob)
         assert cfg.radii is not None
         radii = _merge_radii(cfg.radii, needed)
@@ -195,7 +199,7 @@ def run(config: ExperimentConfig) -> ExperimentResult:
         omega = ib.PiecewiseLinear(
             modulus["radii"], modulus["values"], interpolation="step", failure_prob=modulus["failure_prob"]
         )
-        examples = pipe.run_examples(classifiers, generator, gen_key)
+        examples = pipe.run_examples(classifiers, generator, gen_key, measures)
 
         # ---- stage 6: bounds, audits, report
         t_report = time.perf_counter()
@@ -214,6 +218,8 @@ def run(config: ExperimentConfig) -> ExperimentResult:
             config=cfg, run_dir=run_dir, report=report, table=report["table_markdown"], stages=pipe.records, files=files
         )
     finally:
+        if torch.get_num_threads() != threads_before:
+            torch.set_num_threads(threads_before)
         dist.close()
 
 

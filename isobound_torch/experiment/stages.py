@@ -45,7 +45,7 @@ log = logging.getLogger("isobound_torch.experiment")
 #: Minimum seconds between two mid-training checkpoints (0: after every epoch).
 CHECKPOINT_SECONDS = 60.0
 #: Version tag of the measurement code; part of the measurement keys.
-MEASURE_VERSION = 1
+MEASURE_VERSION = 2
 
 
 @dataclass
@@ -147,13 +147,15 @@ def _per_sample(result: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def measure_chunk(
-    classifier: nn.Module, generator: nn.Module, z: torch.Tensor, attacks: tuple[Any, Any]
+    classifier: nn.Module, generator: nn.Module, z: torch.Tensor, attacks: tuple[Any, Any], *, keep: int = 0
 ) -> dict[str, torch.Tensor]:
     """r_Z, r_in and r_unc (DeepFool) plus labels and image norms for one chunk of latents.
 
     Returns CPU tensors: ``labels`` (f(g(z))), ``image_norms`` (``||g(z)||_2``),
-    ``r_z``, ``r_in``, ``r_unc`` (float64; ``inf`` where the attack failed) and the
-    success flags ``ok_z``, ``ok_in``, ``ok_unc``.
+    ``r_z``, ``r_in``, ``r_unc`` (float64; ``inf`` where the attack failed), the
+    success flags ``ok_z``, ``ok_in``, ``ok_unc``, and for the first ``keep`` samples
+    the adversarial points found (``adv_x``: images of the unconstrained attack;
+    ``adv_z``: latents of the latent attack) for the report's pictures.
     """
     from ..measure import in_distribution_robustness, latent_robustness, unconstrained_robustness
 
@@ -165,7 +167,7 @@ def measure_chunk(
         norms = x.flatten(1).norm(dim=1)
     unc = unconstrained_robustness(classifier, generator, z, attack=image_attack)
     lat = latent_robustness(classifier, generator, z, attack=latent_attack)
-    ind = in_distribution_robustness(classifier, generator, z, attack=latent_attack)
+    ind = in_distribution_robustness(classifier, generator, z, attack=latent_attack, latent=lat)
     r_unc, ok_unc = _per_sample(unc, n)
     r_z, ok_z = _per_sample(lat, n)
     r_in, ok_in = _per_sample(ind, n)
@@ -178,6 +180,8 @@ def measure_chunk(
         "ok_z": ok_z,
         "ok_in": ok_in,
         "ok_unc": ok_unc,
+        "adv_x": unc.perturbed[:keep].detach().cpu(),
+        "adv_z": lat.perturbed[:keep].detach().cpu(),
     }
 
 
@@ -270,7 +274,7 @@ class Pipeline:
             source = {
                 "data": self._data_key(),
                 "epochs": cfg.generator_epochs,
-                "batch_size": cfg.batch_size,
+                "batch_size": cfg.generator_batch_size,
                 "lr": cfg.generator_lr,
                 "seed": cfg.seed,
             }
@@ -329,7 +333,7 @@ class Pipeline:
                 status, detail["resumed_from_epoch"] = "resumed", int(partial["epoch"])
             rng = torch.Generator().manual_seed(seed)
             hook = self._epoch_saver("generator", key)
-            assert cfg.generator_epochs is not None and cfg.batch_size is not None and cfg.generator_lr is not None
+            assert cfg.generator_epochs is not None and cfg.generator_batch_size is not None and cfg.generator_lr is not None
             with seeded(seed, self.device):
                 full = build_generator(
                     cfg.generator or "vae",
@@ -344,7 +348,7 @@ class Pipeline:
                         ds,
                         self.device,
                         epochs=cfg.generator_epochs,
-                        batch_size=cfg.batch_size,
+                        batch_size=cfg.generator_batch_size,
                         lr=cfg.generator_lr,
                         gen=rng,
                         progress=self.progress,
@@ -363,14 +367,14 @@ class Pipeline:
                         self.device,
                         latent_dim=cfg.latent_dim or 1,
                         epochs=cfg.generator_epochs,
-                        batch_size=cfg.batch_size,
+                        batch_size=cfg.generator_batch_size,
                         lr=cfg.generator_lr,
                         gen=rng,
                         progress=self.progress,
                         resume=partial,
                         on_epoch_end=hook,
                     )
-                    training.recalibrate_batchnorm(full, cfg.latent_dim or 1, self.device, gen=rng)
+                    training.recalibrate_batchnorm(full, cfg.latent_dim or 1, self.device, gen=rng, batches=2 if cfg.smoke else 50)
                     gen = full
         out = {"generator": _cpu_state(gen), "history": history, "seconds": time.perf_counter() - t0, **detail}
         self.store.save("generator", key, out)
@@ -519,7 +523,7 @@ class Pipeline:
             chunk = self.store.load(stage, ckey)
             if chunk is None:
                 zc = z[idx * cfg.chunk_size : (idx + 1) * cfg.chunk_size].to(self.device)
-                chunk = measure_chunk(classifier, generator, zc, attacks)
+                chunk = measure_chunk(classifier, generator, zc, attacks, keep=(cfg.n_examples or 0) if idx == 0 else 0)
                 self.store.save(stage, ckey, chunk)
                 computed += 1
             else:
@@ -532,7 +536,10 @@ class Pipeline:
         if self.dist.active:
             for part in self.dist.all_gather(results):
                 results.update(part)
-        merged = {k: torch.cat([results[i][k] for i in range(n_chunks)]) for k in results[0]}
+        merged: dict[str, Any] = {
+            k: results[0][k] if k.startswith("adv_") else torch.cat([results[i][k] for i in range(n_chunks)])
+            for k in results[0]
+        }
         merged["seconds"] = time.perf_counter() - t0
         if self.dist.is_main:
             self.store.save(stage, key, merged)
@@ -567,23 +574,27 @@ class Pipeline:
         if stored is not None:
             self._record("modulus", key, "loaded", t0)
             return stored
-        from ..smoothness import estimate_modulus
+        from ..smoothness import estimate_modulus, required_samples
 
         kwargs: dict[str, Any] = {
             "radii": radii,
             "n_samples": cfg.modulus_samples,
             "failure_prob": cfg.failure_prob,
             "confidence": cfg.modulus_confidence,
+            "restarts": cfg.modulus_restarts,
+            "steps": cfg.modulus_steps,
+            "seed": derive_seed(cfg.seed, "modulus"),
         }
-        kwargs.update(_optional_kwargs(estimate_modulus, restarts=cfg.modulus_restarts, steps=cfg.modulus_steps, progress=self.progress))
-        with seeded(derive_seed(cfg.seed, "modulus"), self.device):
-            omega = estimate_modulus(generator, cfg.latent_dim, **kwargs)
+        omega = estimate_modulus(generator, cfg.latent_dim, progress=self.progress, **kwargs)
         out = {
             "radii": [float(r) for r in np.asarray(omega.radii, dtype=np.float64)],
             "values": [float(v) for v in np.asarray(omega.values, dtype=np.float64)],
             "failure_prob": float(omega.failure_prob),
             "requested_radii": [float(r) for r in radii],
-            "settings": {k: v for k, v in kwargs.items() if k in ("n_samples", "failure_prob", "confidence", "restarts", "steps")},
+            "settings": {
+                **{k: v for k, v in kwargs.items() if k != "radii"},
+                "n_samples": cfg.modulus_samples or required_samples(cfg.failure_prob, cfg.modulus_confidence, len(radii)),
+            },
             "repr": repr(omega),
             "seconds": time.perf_counter() - t0,
         }
@@ -593,11 +604,19 @@ class Pipeline:
 
     # ------------------------------------------------------------------ examples
     def run_examples(
-        self, classifiers: dict[str, nn.Module], generator: nn.Module, generator_key: str
+        self,
+        classifiers: dict[str, nn.Module],
+        generator: nn.Module,
+        generator_key: str,
+        measures: dict[str, dict[str, Any]],
     ) -> dict[str, Any]:
-        """Stage 5: sample grid plus original / adversarial triples for the report's pictures."""
+        """Stage 5: sample grid plus original / adversarial triples for the report's pictures.
+
+        The adversarial points come from the measurement (its first chunk keeps them),
+        so no attack runs here.
+        """
         cfg = self.cfg
-        key = stage_key("examples", generator_key, [self.classifier_key(n) for n in classifiers], cfg.n_examples, cfg.overshoot, cfg.max_iter, cfg.refine, cfg.seed)
+        key = stage_key("examples", generator_key, [self.measure_key(n, generator_key) for n in classifiers], cfg.n_examples)
         t0 = time.perf_counter()
         stored = self.store.load("examples", key)
         if stored is not None:
@@ -606,46 +625,23 @@ class Pipeline:
         z = self.latents()
         with torch.no_grad():
             samples = generator(z[:64].to(self.device)).cpu()
-        image_attack, latent_attack = _attacks(cfg)
-        n = min(cfg.n_examples or 4, len(z))
-        zs = z[:n].to(self.device)
         per: dict[str, Any] = {}
         for name, clf in classifiers.items():
+            adv_x = measures[name]["adv_x"].to(self.device)
+            adv_z = measures[name]["adv_z"].to(self.device)
+            n = min(len(adv_x), len(adv_z))
             with torch.no_grad():
-                x = generator(zs)
-            res_x = image_attack(clf, x)
-            x_unc = (x + res_x.perturbation.to(x.dtype)).detach()
-
-            def composed(v: torch.Tensor, clf: nn.Module = clf) -> torch.Tensor:
-                return clf(generator(v))
-
-            res_z = latent_attack(composed, zs)
-            with torch.no_grad():
-                x_in = generator(zs + res_z.perturbation.to(zs.dtype))
+                x = generator(z[:n].to(self.device))
+                x_in = generator(adv_z[:n])
                 per[name] = {
                     "x": x.cpu(),
-                    "x_unc": x_unc.clamp(0, 1).cpu(),
+                    "x_unc": adv_x[:n].clamp(0, 1).cpu(),
                     "x_in": x_in.cpu(),
                     "label": clf(x).argmax(1).cpu(),
-                    "label_unc": clf(x_unc).argmax(1).cpu(),
+                    "label_unc": clf(adv_x[:n]).argmax(1).cpu(),
                     "label_in": clf(x_in).argmax(1).cpu(),
                 }
         out = {"samples": samples, "pairs": per}
         self.store.save("examples", key, out)
         self._record("examples", key, "computed", t0)
         return out
-
-
-def _parameters(fn: Callable[..., Any]) -> set[str]:
-    import inspect
-
-    try:
-        return set(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return set()
-
-
-def _optional_kwargs(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
-    """The subset of ``candidates`` that ``fn`` accepts (optional knobs of a collaborator's API)."""
-    names = _parameters(fn)
-    return {k: v for k, v in candidates.items() if k in names and v is not None}

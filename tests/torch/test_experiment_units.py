@@ -84,6 +84,8 @@ def test_config_json_round_trip() -> None:
         ({"smoke": 1}, "smoke"),
         ({"refine": "yes"}, "refine"),
         ({"augment": 1}, "augment"),
+        ({"num_threads": -1}, "num_threads"),
+        ({"generator_batch_size": 0}, "generator_batch_size"),
     ],
 )
 def test_bad_config_raises(kwargs: dict[str, Any], match: str) -> None:
@@ -304,7 +306,8 @@ def test_cli_parses_every_option() -> None:
             "--dataset", "cifar10", "--data-dir", "/d", "--run-dir", "/r", "--device", "cpu", "--seed", "3",
             "--classifiers", "vgg16,wrn-16-4", "wrn-16-4+adv", "--n-samples", "50", "--generator-epochs", "2",
             "--classifier-epochs", "3", "--generator-checkpoint", "g.pt", "--smoke", "--no-progress",
-            "--radii", "0.1", "0.2", "--no-refine", "--width-scale", "0.5",
+            "--radii", "0.1", "0.2", "--no-refine", "--width-scale", "0.5", "--threads", "3",
+            "--generator-batch-size", "32", "--failure-prob", "0.05",
         ]
     )  # fmt: skip
     cfg = cli.config_from_args(ns)
@@ -312,7 +315,8 @@ def test_cli_parses_every_option() -> None:
     assert (cfg.dataset, cfg.data_dir, cfg.run_dir, cfg.device, cfg.seed) == ("cifar10", "/d", "/r", "cpu", 3)
     assert (cfg.n_samples, cfg.generator_epochs, cfg.classifier_epochs) == (50, 2, 3)
     assert cfg.generator_checkpoint == "g.pt" and cfg.smoke and not cfg.progress and not cfg.refine
-    assert cfg.radii == (0.1, 0.2) and cfg.width_scale == 0.5
+    assert cfg.radii == (0.1, 0.2) and cfg.width_scale == 0.5 and cfg.num_threads == 3
+    assert cfg.generator_batch_size == 32 and cfg.failure_prob == 0.05
 
 
 def test_cli_reports_bad_input_with_exit_code_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -359,3 +363,10 @@ def test_batchnorm_recalibration_makes_eval_match_batch_statistics() -> None:
         fresh = g(z)
     assert float((stale - batch_stats).abs().mean()) > 0.05
     assert float((fresh - batch_stats).abs().mean()) < 0.01
+
+
+def test_thread_defaults() -> None:
+    assert ExperimentConfig().resolved().num_threads == 1
+    assert ExperimentConfig(dataset="svhn", data_dir="x").resolved().num_threads == 0
+    assert ExperimentConfig(dataset="svhn", data_dir="x", smoke=True).resolved().num_threads == 1
+    assert ExperimentConfig(num_threads=4).resolved().num_threads == 4
