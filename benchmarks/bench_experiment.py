@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         f"device `{args.device}`, run from scratch, then re-run on the finished run directory).",
         "",
         f"Machine: {_cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
-        f"with {torch.get_num_threads()} threads, Python {platform.python_version()}, {platform.system()}. "
+        f"(the run used {first.config.num_threads or torch.get_num_threads()} thread(s)), "
+        f"Python {platform.python_version()}, {platform.system()}. "
         f"Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. The machine was shared "
         "with other work while this ran, so times are indicative.",
         "",

@@ -361,7 +361,7 @@ class ExperimentConfig:
                 "max_iter": 50,
                 "modulus_restarts": 2,
                 "modulus_steps": 10,
-                "radii": (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0),
+                "radii": (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5),
                 "n_examples": 4,
                 "width_scale": 1.0,
                 "failure_prob": 0.01,

@@ -352,7 +352,7 @@ def plot_cdfs(
         _ecdf(ax, vals, "measured (DeepFool)", "C0")
         finite = vals[np.isfinite(vals)]
         bound = bounds["z" if s == "z" else "image"]
-        top = float(bound.ppf(0.99)) / normalisers[s]
+        top = float(bound.ppf(0.95)) / normalisers[s]
         if finite.size:
             top = max(top, float(np.quantile(finite, 0.99)))
         if not math.isfinite(top) or top <= 0:
