@@ -340,8 +340,14 @@ class IsoperimetricBound:
         return self._b
 
     def __repr__(self) -> str:
-        if self._p.size == 1:
+        empty = self._n_classes - float(self._counts.sum())
+        if self._p.size == 1 and empty == 0:
             return f"IsoperimetricBound.equiprobable({self.n_classes})"
+        if empty:
+            return (
+                f"IsoperimetricBound(class_probs={short_repr(self._p)}, "
+                f"counts={short_repr(self._counts)})  # and {empty:g} empty classes"
+            )
         if np.all(self._counts == 1) and self._p.size <= 12:
             return f"IsoperimetricBound({self._p.tolist()!r})"
         return (

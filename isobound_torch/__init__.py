@@ -7,7 +7,7 @@ Install with ``pip install isobound[torch]``.  This package depends on
 :mod:`isobound`; the core never imports it.
 """
 
-from .attacks import DeepFool, DeepFoolResult
+from .attacks import DeepFool, DeepFoolResult, refine_perturbations
 from .constructions import (
     ProjectionClassifier,
     project_to_latent,
@@ -33,6 +33,7 @@ from .smoothness import (
 __all__ = [
     "DeepFool",
     "DeepFoolResult",
+    "refine_perturbations",
     "unconstrained_robustness",
     "latent_robustness",
     "in_distribution_robustness",

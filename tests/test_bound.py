@@ -127,6 +127,13 @@ def test_out_of_domain_conventions():
     assert b.pdf(-1.0) == 0.0
 
 
+def test_repr():
+    assert repr(IsoperimetricBound.equiprobable(7)) == "IsoperimetricBound.equiprobable(7)"
+    assert repr(IsoperimetricBound([0.5, 0.3, 0.2])) == "IsoperimetricBound([0.2, 0.3, 0.5])"
+    # an empty class is kept in n_classes and must not read as equiprobable
+    assert "empty" in repr(IsoperimetricBound([0.5, 0.5, 0.0]))
+
+
 def test_degenerate_single_class():
     b = IsoperimetricBound([1.0, 0.0])
     assert b.cdf(5.0) == 0.0 and b.sf(5.0) == 1.0
