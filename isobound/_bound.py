@@ -579,24 +579,7 @@ class IsoperimetricBound:
         >>> float(b.ppf(1e-300))  # B(eps) ~ 2 phi(0) eps
         1.25331413731...e-300
         """
-        arr = np.asarray(q, dtype=np.float64)
-        flat = arr.ravel()
-        out = np.full(flat.shape, np.nan)
-        out[flat == 0] = 0.0
-        out[flat == 1] = np.inf
-        inside = (flat > 0) & (flat < 1)
-        if self._degenerate:
-            out[inside] = np.inf
-        elif np.any(inside):
-            qs = flat[inside]
-            res = np.empty(qs.shape)
-            low = qs <= 0.5
-            if np.any(low):
-                res[low] = self._solve(qs[low], cdf_side=True)
-            if np.any(~low):
-                res[~low] = self._solve(1.0 - qs[~low], cdf_side=False)
-            out[inside] = res
-        return scalar_or_array(out.reshape(arr.shape), q)
+        return self._quantile(q, upper_tail=False)
 
     def isf(self, p: ArrayLike) -> Any:
         r"""Upper bound on the radius exceeded with probability ``p``: root of :math:`1 - B = p`.
@@ -610,24 +593,34 @@ class IsoperimetricBound:
         >>> round(IsoperimetricBound.equiprobable(10).isf(1e-300), 4)
         35.8276
         """
-        arr = np.asarray(p, dtype=np.float64)
+        return self._quantile(p, upper_tail=True)
+
+    def _quantile(self, prob: ArrayLike, *, upper_tail: bool) -> Any:
+        """ppf (``upper_tail=False``) or isf of ``prob``, elementwise.
+
+        Each probability is solved on the side where it is at most 1/2, so
+        the target is either the probability itself or its complement,
+        which is exact there (1 - x for x >= 1/2 has no rounding).
+        """
+        arr = np.asarray(prob, dtype=np.float64)
         flat = arr.ravel()
         out = np.full(flat.shape, np.nan)
-        out[flat == 1] = 0.0
-        out[flat == 0] = np.inf
+        out[flat == 0] = np.inf if upper_tail else 0.0
+        out[flat == 1] = 0.0 if upper_tail else np.inf
         inside = (flat > 0) & (flat < 1)
         if self._degenerate:
             out[inside] = np.inf
         elif np.any(inside):
-            ps = flat[inside]
-            res = np.empty(ps.shape)
-            tail = ps <= 0.5
-            if np.any(tail):
-                res[tail] = self._solve(ps[tail], cdf_side=False)
-            if np.any(~tail):
-                res[~tail] = self._solve(1.0 - ps[~tail], cdf_side=True)
+            x = flat[inside]
+            res = np.empty(x.shape)
+            small = x <= 0.5
+            # small ppf probabilities are cdf targets, small isf ones sf targets
+            if np.any(small):
+                res[small] = self._solve(x[small], cdf_side=not upper_tail)
+            if np.any(~small):
+                res[~small] = self._solve(1.0 - x[~small], cdf_side=upper_tail)
             out[inside] = res
-        return scalar_or_array(out.reshape(arr.shape), p)
+        return scalar_or_array(out.reshape(arr.shape), prob)
 
     def median(self) -> float:
         """Upper bound on the median robustness, ``ppf(0.5)`` (Figure 2)."""
