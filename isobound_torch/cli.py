@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     g.add_argument("--threads", type=int, dest="num_threads", help="CPU threads for torch (0: torch's default; default 1 for digits)")
     g.add_argument("--smoke", action="store_true", help="tiny configuration that runs every stage in seconds (CI)")
+    g.add_argument("--train-only", action="store_true", help="stop after training the generator and the classifiers")
     g.add_argument("--max-train", type=int, help="use only the first N training images")
     g.add_argument("--max-test", type=int, help="use only the first N test images")
     m = p.add_argument_group("models and training")
@@ -141,6 +142,7 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         adv_steps=ns.adv_steps,
         audit_confidence=ns.audit_confidence,
         smoke=ns.smoke,
+        train_only=ns.train_only,
         progress=not ns.no_progress,
         num_threads=ns.num_threads,
     )
@@ -183,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"isobound experiment: error: {exc}", file=sys.stderr)
         return 2
     if result.rank != 0:
+        return 0
+    if not result.table:  # --train-only
+        for rec in result.stages:
+            print(f"{rec.name}: {rec.status} ({rec.seconds:.1f} s)")
+        print(f"trained models are in {result.run_dir / 'stages'}; run again without --train-only to measure")
         return 0
     if ns.json:
         print(json.dumps(_summary(result), indent=1))

@@ -200,6 +200,9 @@ class ExperimentConfig:
         Original/perturbed pairs shown in the report.
     smoke : bool
         Tiny configuration for CI (see :data:`SMOKE_OVERRIDES`).
+    train_only : bool
+        Stop after training the generator and the classifiers (e.g. before a
+        ``torchrun`` launch that shards the measurement over several GPUs).
     progress : bool
         Show progress bars.
     num_threads : int, optional
@@ -259,6 +262,7 @@ class ExperimentConfig:
     ci_level: float = 0.95
     n_examples: int | None = None
     smoke: bool = False
+    train_only: bool = False
     progress: bool = True
     num_threads: int | None = None
     dist_timeout_minutes: float = 24 * 60.0
@@ -344,7 +348,7 @@ class ExperimentConfig:
                 raise ValueError(f"radii must be finite positive numbers, got {self.radii!r}")
         if not _is_number(self.dist_timeout_minutes) or self.dist_timeout_minutes <= 0:
             raise ValueError(f"dist_timeout_minutes must be positive, got {self.dist_timeout_minutes!r}")
-        for name in ("smoke", "progress", "refine"):
+        for name in ("smoke", "progress", "refine", "train_only"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("augment", "normalize_inputs"):

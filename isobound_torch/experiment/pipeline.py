@@ -156,6 +156,9 @@ def run(config: ExperimentConfig) -> ExperimentResult:
             gen_key = pipe.generator_key()
             for name in cfg.classifiers:
                 classifiers[name], clf_info[name] = pipe.run_classifier(name)
+        if cfg.train_only:
+            dist.barrier()
+            return ExperimentResult(config=cfg, run_dir=run_dir, stages=pipe.records, rank=dist.rank)
         payload = None
         if dist.active:
             if dist.is_main:

@@ -226,6 +226,17 @@ def test_generator_checkpoint_skips_training(digits_run: Any, tmp_path: Path) ->
         run(_smoke(tmp_path / "bad", generator_checkpoint=str(bad), classifiers=("mlp",)))
 
 
+def test_train_only_then_full_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "two-step"
+    code = cli.main(["--smoke", "--device", "cpu", "--run-dir", str(run_dir), "--quiet", "--no-progress", "--train-only", "--classifiers", "mlp"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "classifier-mlp: computed" in out and not (run_dir / "report.md").exists()
+    full = run(_smoke(run_dir, classifiers=("mlp",)))
+    assert full.statuses()["generator"] == "loaded" and full.statuses()["classifier-mlp"] == "loaded"
+    assert full.statuses()["measure-mlp"] == "computed"
+
+
 def test_cli_on_a_finished_run_prints_json(digits_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = _copy(digits_run, tmp_path / "cli")
     code = cli.main(["--smoke", "--device", "cpu", "--run-dir", str(run_dir), "--json", "--quiet", "--no-progress"])
