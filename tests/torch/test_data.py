@@ -245,3 +245,26 @@ def test_fingerprint_changes_with_the_files(tmp_path: Path) -> None:
     assert d.dataset_fingerprint("digits") == d.dataset_fingerprint("digits")
     with pytest.raises(ValueError, match="dataset must be one of"):
         d.dataset_fingerprint("imagenet")
+
+
+def test_fake_writers_and_fingerprint_validate(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="n_train"):
+        d.write_fake_svhn(tmp_path, n_train=0)
+    with pytest.raises(ValueError, match="n_test"):
+        d.write_fake_cifar10(tmp_path, n_test=-1)
+    with pytest.raises(ValueError, match="n_per_batch"):
+        d.write_fake_cifar10(tmp_path, n_per_batch=0)
+    with pytest.raises(ValueError, match="data_dir is required.*'cifar10'"):
+        d.dataset_fingerprint("cifar10")
+    with pytest.raises(ValueError, match="max_test"):
+        d.load_svhn(tmp_path, max_test=0)
+
+
+def test_cifar_archive_missing_a_batch(tmp_path: Path) -> None:
+    folder = tmp_path / "src" / "cifar-10-batches-py"
+    _write_cifar(folder)
+    (folder / "test_batch").unlink()
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    with pytest.raises(ValueError, match=r"lacks \['test_batch'\]"):
+        d.load_cifar10(tmp_path)

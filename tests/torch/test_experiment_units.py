@@ -370,3 +370,33 @@ def test_thread_defaults() -> None:
     assert ExperimentConfig(dataset="svhn", data_dir="x").resolved().num_threads == 0
     assert ExperimentConfig(dataset="svhn", data_dir="x", smoke=True).resolved().num_threads == 1
     assert ExperimentConfig(num_threads=4).resolved().num_threads == 4
+
+
+def test_training_helpers_validate() -> None:
+    from isobound_torch.data import load_digits
+    from isobound_torch.experiment.training import evaluate_error, train_classifier
+
+    ds = load_digits()
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with pytest.raises(ValueError, match="split must be 'test' or 'train'"):
+        evaluate_error(model, ds, torch.device("cpu"), split="valid")
+    with pytest.raises(ValueError, match="optimizer must be 'sgd' or 'adam'"):
+        train_classifier(model, ds, torch.device("cpu"), epochs=1, batch_size=8, lr=0.1, optimizer="lbfgs", gen=torch.Generator())
+    # the error of an untrained linear model is what argmax disagreement says it is
+    with torch.no_grad():
+        pred = model(ds.to_float(ds.test_images)).argmax(1)
+    assert evaluate_error(model, ds, torch.device("cpu")) == pytest.approx(float((pred != ds.test_labels).float().mean()))
+
+
+def test_generator_checkpoint_errors(tmp_path: Path) -> None:
+    from isobound_torch.experiment.stages import Pipeline
+
+    not_torch = tmp_path / "x.pt"
+    not_torch.write_text("hello")
+    a_list = tmp_path / "list.pt"
+    torch.save([1, 2], a_list)
+    for path, match in [(not_torch, "could not be loaded"), (a_list, "must hold a state_dict")]:
+        cfg = ExperimentConfig(smoke=True, run_dir=str(tmp_path / "r"), generator_checkpoint=str(path)).resolved()
+        pipe = Pipeline(cfg, DistContext(), torch.device("cpu"))
+        with pytest.raises(ValueError, match=match):
+            pipe.run_generator()
