@@ -401,7 +401,7 @@ class ExperimentConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown configuration keys {unknown!r}; known keys are {sorted(names)!r}")
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**kwargs)
 
     def to_json(self) -> str:

@@ -345,7 +345,10 @@ def _write_report(
         path = run_dir / f"cdf_{_safe_name(name)}.png"
         dists = {"z": m["r_z"].numpy(), "in": m["r_in"].numpy(), "unc": m["r_unc"].numpy()}
         bounds = {"z": latent_bounds[name], "image": latent_bounds[name].through(omega)}
-        atomic_write(path, lambda p, n=name, d=dists, b=bounds: rep.plot_cdfs(p, n, d, b, normalisers, quantile=cfg.quantile))
+        def draw(p: Path, n: str = name, d: dict[str, Any] = dists, b: dict[str, Any] = bounds) -> Path:
+            return rep.plot_cdfs(p, n, d, b, normalisers, quantile=cfg.quantile)
+
+        atomic_write(path, draw)
         files[f"cdf_{name}"] = path
     samples = examples["samples"].numpy()
     path = run_dir / "samples.png"

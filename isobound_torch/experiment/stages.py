@@ -132,8 +132,9 @@ def _attacks(cfg: ExperimentConfig) -> tuple[Any, Any]:
     """DeepFool for image space and for latent space (no box on z)."""
     from ..attacks import DeepFool
 
-    image_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=cfg.max_iter, refine=cfg.refine)
-    latent_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=cfg.max_iter, refine=cfg.refine)
+    max_iter = cfg.max_iter or 50
+    image_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=max_iter, refine=cfg.refine)
+    latent_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=max_iter, refine=cfg.refine)
     return image_attack, latent_attack
 
 
@@ -321,7 +322,7 @@ class Pipeline:
             self._record("generator", key, "loaded", t0)
             return _freeze(gen.to(self.device)), stored
         seed = derive_seed(cfg.seed, "generator")
-        status, detail = "computed", {}
+        status, detail = "computed", dict[str, Any]()
         if cfg.generator_checkpoint is not None:
             self._load_generator_checkpoint(gen)
             history: list[Any] = []
@@ -431,7 +432,7 @@ class Pipeline:
         _, adversarial = parse_classifier_name(name)
         seed = derive_seed(cfg.seed, "classifier", name)
         partial = self.store.load(stage, key + "-partial")
-        status, detail = "computed", {}
+        status, detail = "computed", dict[str, Any]()
         if partial is not None:
             status, detail["resumed_from_epoch"] = "resumed", int(partial["epoch"])
         assert cfg.classifier_epochs is not None and cfg.batch_size is not None and cfg.classifier_lr is not None
@@ -585,6 +586,7 @@ class Pipeline:
             "steps": cfg.modulus_steps,
             "seed": derive_seed(cfg.seed, "modulus"),
         }
+        assert cfg.latent_dim is not None and cfg.failure_prob is not None and cfg.modulus_confidence is not None
         omega = estimate_modulus(generator, cfg.latent_dim, progress=self.progress, **kwargs)
         out = {
             "radii": [float(r) for r in np.asarray(omega.radii, dtype=np.float64)],

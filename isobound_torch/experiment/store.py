@@ -55,7 +55,7 @@ def derive_seed(seed: int, *labels: Any) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` then move the temporary file onto ``path`` atomically.
 
     Parameters
