@@ -23,6 +23,8 @@ from .measure import (
     latent_robustness,
     unconstrained_robustness,
 )
+from .experiment import ExperimentConfig, ExperimentResult
+from .experiment import run as run_experiment
 from .smoothness import (
     estimate_modulus,
     jacobian_spectral_modulus,
@@ -49,4 +51,7 @@ __all__ = [
     "project_to_latent",
     "theorem2_check",
     "transfer_measurement",
+    "ExperimentConfig",
+    "ExperimentResult",
+    "run_experiment",
 ]
