@@ -42,6 +42,8 @@ __all__ = [
     "in_distribution_robustness",
     "class_proportions",
     "bound_inputs",
+    "proportion_intervals",
+    "conservative_proportions",
 ]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -377,6 +379,45 @@ class BoundInputs:
         return isobound.IsoperimetricBound(p[p > 0], normalize=True)
 
 
+def proportion_intervals(counts: Any, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Simultaneous Clopper-Pearson intervals on class proportions from class counts.
+
+    Bonferroni over the ``K`` classes: all ``K`` intervals cover the true
+    proportions with probability at least ``confidence``.
+
+    Examples
+    --------
+    >>> lo, hi = proportion_intervals([50, 30, 20], 0.95)
+    >>> bool(lo[0] < 0.5 < hi[0])
+    True
+    """
+    confidence = check_open_probability("confidence", confidence)
+    c = np.asarray(counts, dtype=np.int64).ravel()
+    if c.size == 0 or np.any(c < 0) or c.sum() == 0:
+        raise ValueError(f"counts must be non-negative with a positive sum, got counts={counts!r}")
+    n = int(c.sum())
+    alpha = (1 - confidence) / c.size
+    with np.errstate(invalid="ignore"):
+        lower = np.where(c > 0, stats.beta.ppf(alpha / 2, np.maximum(c, 1), n - c + 1), 0.0)
+        upper = np.where(c < n, stats.beta.ppf(1 - alpha / 2, c + 1, np.maximum(n - c, 1)), 1.0)
+    return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+
+
+def conservative_proportions(counts: Any, confidence: float) -> np.ndarray:
+    """Class probabilities whose Theorem 1 bound holds with ``confidence``.
+
+    The vector majorizes every proportion vector in the simultaneous
+    intervals (see :attr:`BoundInputs.conservative_class_probs`), so its cdf
+    is below the true one at every radius whenever the intervals cover.
+    """
+    c = np.asarray(counts, dtype=np.int64).ravel()
+    lower, upper = proportion_intervals(c, confidence)
+    n = int(c.sum())
+    return BoundInputs(
+        class_proportions=c / n, lower=lower, upper=upper, n=n, latent_norm=None, image_norm=None
+    ).conservative_class_probs
+
+
 def bound_inputs(
     result: RobustnessResult,
     *,
@@ -419,9 +460,7 @@ def bound_inputs(
     k = result.n_classes
     n = int(labels.size)
     counts = np.bincount(labels, minlength=k)
-    alpha = (1 - confidence) / k
-    lower = np.where(counts > 0, stats.beta.ppf(alpha / 2, counts, n - counts + 1), 0.0)
-    upper = np.where(counts < n, stats.beta.ppf(1 - alpha / 2, counts + 1, n - counts), 1.0)
+    lower, upper = proportion_intervals(counts, confidence)
     latent_norm = None
     if latent_dim is not None:
         latent_norm = float(isobound.expected_gaussian_norm(latent_dim))

@@ -68,7 +68,14 @@ class ExperimentResult:
 
 
 def compute_bounds(
-    class_props: dict[str, np.ndarray], n_classes: int, latent_dim: int, quantile: float, failure_prob: float
+    class_props: dict[str, np.ndarray],
+    n_classes: int,
+    latent_dim: int,
+    quantile: float,
+    failure_prob: float,
+    *,
+    n_samples: int | None = None,
+    confidence: float | None = None,
 ) -> tuple[dict[str, Any], Any, list[float]]:
     """Latent bounds per classifier and for K equiprobable classes, and the omega radii they need.
 
@@ -76,9 +83,24 @@ def compute_bounds(
     are the latent quantiles at ``quantile + failure_prob`` (rounded up a little, so the
     image-space quantile ``omega(latent.ppf(q + delta))`` reads omega at or below a
     measured radius).
+
+    With ``n_samples`` and ``confidence``, each classifier's proportions (estimated
+    from ``n_samples`` generated points) are replaced by the conservative vector of
+    :func:`isobound_torch.measure.conservative_proportions`: its bound holds with
+    probability ``confidence`` over the sampling, where the point estimate's bound
+    could claim more than the data prove.
     """
     import isobound as ib
 
+    from ..measure import conservative_proportions
+
+    if (n_samples is None) != (confidence is None):
+        raise ValueError("give both n_samples and confidence, or neither")
+    if n_samples is not None and confidence is not None:
+        class_props = {
+            name: conservative_proportions(np.rint(p * n_samples).astype(np.int64), confidence)
+            for name, p in class_props.items()
+        }
     bounds = {name: ib.IsoperimetricBound(p[p > 0] / p[p > 0].sum(), normalize=True) for name, p in class_props.items()}
     equi = ib.IsoperimetricBound.equiprobable(n_classes)
     target = min((quantile + failure_prob) * (1 + 8 * _EPS), 1.0)
@@ -195,7 +217,11 @@ def run(config: ExperimentConfig) -> ExperimentResult:
         n_classes = len(shape["classes"])
         props = {n: rep.class_proportions(measures[n]["labels"].numpy(), n_classes) for n in cfg.classifiers}
         assert cfg.failure_prob is not None
-        latent_bounds, equi, needed = compute_bounds(props, n_classes, cfg.latent_dim, cfg.quantile, cfg.failure_prob)
+        n_measured = int(next(iter(measures.values()))["labels"].numel())
+        latent_bounds, equi, needed = compute_bounds(
+            props, n_classes, cfg.latent_dim, cfg.quantile, cfg.failure_prob,
+            n_samples=n_measured, confidence=cfg.ci_level,
+        )
         assert cfg.radii is not None
         radii = _merge_radii(cfg.radii, needed)
         modulus = pipe.run_modulus(generator, gen_key, radii)
@@ -276,6 +302,12 @@ def _assemble(
         classifiers[name] = {
             **clf_info[name],
             "class_proportions": props[name].tolist(),
+            # the proportions the bound uses: majorizing every vector in the
+            # simultaneous ci_level intervals around the estimate
+            "bound_class_proportions": {
+                "confidence": cfg.ci_level,
+                "values": [float(v) for v in np.sort(latent.class_probs)[::-1]],
+            },
             "bound": {"z": z_raw / ez, "image": image_raw / mean_norm, "z_raw": z_raw, "image_raw": image_raw},
             "empirical": empirical,
             "audit": audits,

@@ -228,10 +228,10 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True) -> str:
             for n in names
         )
         + " |",
-        "| Upper bound, Z-space (own proportions) | "
+        "| Upper bound, Z-space (own proportions, conservative) | "
         + " | ".join(format_value(classifiers[n]["bound"]["z"]) for n in names)
         + " |",
-        "| Upper bound, image space (own proportions) | "
+        "| Upper bound, image space (own proportions, conservative) | "
         + " | ".join(format_value(classifiers[n]["bound"]["image"]) for n in names)
         + " |",
     ]

@@ -400,3 +400,17 @@ def test_generator_checkpoint_errors(tmp_path: Path) -> None:
         pipe = Pipeline(cfg, DistContext(), torch.device("cpu"))
         with pytest.raises(ValueError, match=match):
             pipe.run_generator()
+
+
+def test_compute_bounds_with_sampled_proportions_is_conservative() -> None:
+    """Proportions estimated from N samples: the bound must not rest on the point estimate."""
+    props = {"f": np.array([0.3, 0.25, 0.2, 0.15, 0.1])}
+    point, _, _ = compute_bounds(props, 5, 8, 0.25, 0.01)
+    safe, _, _ = compute_bounds(props, 5, 8, 0.25, 0.01, n_samples=200, confidence=0.95)
+    more, _, _ = compute_bounds(props, 5, 8, 0.25, 0.01, n_samples=20000, confidence=0.95)
+    grid = np.linspace(0.01, 3, 50)
+    # a cdf below the point estimate's everywhere, closer to it with more samples
+    assert np.all(safe["f"].cdf(grid) <= point["f"].cdf(grid) + 1e-15)
+    assert float(safe["f"].ppf(0.25)) > float(more["f"].ppf(0.25)) > float(point["f"].ppf(0.25))
+    with pytest.raises(ValueError, match="both n_samples and confidence"):
+        compute_bounds(props, 5, 8, 0.25, 0.01, n_samples=200)
