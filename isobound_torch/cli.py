@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)")
     r.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
     r.add_argument("--audit-confidence", type=float, default=0.99)
+    r.add_argument(
+        "--ci-level",
+        type=float,
+        default=0.95,
+        help="level of the confidence intervals on empirical quantiles and on the class "
+        "proportions behind each classifier's own bound (default 0.95)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
     o.add_argument("--quiet", action="store_true", help="no log lines, only the result")
@@ -141,6 +148,7 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         adv_step=ns.adv_step,
         adv_steps=ns.adv_steps,
         audit_confidence=ns.audit_confidence,
+        ci_level=ns.ci_level,
         smoke=ns.smoke,
         train_only=ns.train_only,
         progress=not ns.no_progress,

@@ -195,7 +195,9 @@ class ExperimentConfig:
     audit_confidence : float
         Confidence of :func:`isobound.audit_robustness`.
     ci_level : float
-        Level of the order-statistic confidence intervals on empirical quantiles.
+        Level of the order-statistic confidence intervals on empirical quantiles,
+        and of the simultaneous intervals on the class proportions behind each
+        classifier's own (conservative) bound.
     n_examples : int, optional
         Original/perturbed pairs shown in the report.
     smoke : bool

@@ -307,7 +307,7 @@ def test_cli_parses_every_option() -> None:
             "--classifiers", "vgg16,wrn-16-4", "wrn-16-4+adv", "--n-samples", "50", "--generator-epochs", "2",
             "--classifier-epochs", "3", "--generator-checkpoint", "g.pt", "--smoke", "--no-progress",
             "--radii", "0.1", "0.2", "--no-refine", "--width-scale", "0.5", "--threads", "3",
-            "--generator-batch-size", "32", "--failure-prob", "0.05",
+            "--generator-batch-size", "32", "--failure-prob", "0.05", "--ci-level", "0.9",
         ]
     )  # fmt: skip
     cfg = cli.config_from_args(ns)
@@ -316,7 +316,8 @@ def test_cli_parses_every_option() -> None:
     assert (cfg.n_samples, cfg.generator_epochs, cfg.classifier_epochs) == (50, 2, 3)
     assert cfg.generator_checkpoint == "g.pt" and cfg.smoke and not cfg.progress and not cfg.refine
     assert cfg.radii == (0.1, 0.2) and cfg.width_scale == 0.5 and cfg.num_threads == 3
-    assert cfg.generator_batch_size == 32 and cfg.failure_prob == 0.05
+    assert cfg.generator_batch_size == 32 and cfg.failure_prob == 0.05 and cfg.ci_level == 0.9
+    assert cli.config_from_args(cli.build_parser().parse_args([])).ci_level == 0.95
 
 
 def test_cli_reports_bad_input_with_exit_code_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -328,6 +329,8 @@ def test_cli_reports_bad_input_with_exit_code_2(capsys: pytest.CaptureFixture[st
     assert "train_32x32.mat" in err and "http://ufldl.stanford.edu/housenumbers/" in err
     with pytest.raises(SystemExit):
         cli.main(["--dataset", "imagenet"])
+    assert cli.main(["--ci-level", "1.5", "--quiet"]) == 2
+    assert "ci_level" in capsys.readouterr().err
 
 
 def test_cli_module_has_no_import_time_parsing() -> None:
