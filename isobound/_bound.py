@@ -42,6 +42,7 @@ from ._validation import (
     SUM_TOLERANCE,
     as_class_vector,
     as_counts,
+    check_n_classes,
     check_positive,
     short_repr,
 )
@@ -261,7 +262,7 @@ class IsoperimetricBound:
         >>> IsoperimetricBound.equiprobable(10**15).n_classes
         1000000000000000
         """
-        k = _as_n_classes(n_classes)
+        k = check_n_classes(n_classes)
         obj = cls.__new__(cls)
         obj._setup(np.array([-math.log(k)]), np.array([float(k)]))
         return obj
@@ -831,16 +832,6 @@ class IsoperimetricBound:
         with np.errstate(invalid="ignore"):
             guess = np.exp(interp(np.where(inside, t, g_val[0])))
         return np.where(inside & np.isfinite(guess), guess, fallback)
-
-
-def _as_n_classes(n_classes: Any) -> int:
-    try:
-        k = int(n_classes)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"n_classes must be a positive integer, got n_classes={n_classes!r}")
-    if k != n_classes or k < 1:
-        raise ValueError(f"n_classes must be a positive integer, got n_classes={n_classes!r}")
-    return k
 
 
 class ImageSpaceBound:

@@ -19,8 +19,8 @@ from numpy.typing import ArrayLike
 
 from ._bound import SAFETY, IsoperimetricBound
 from ._gaussian import scalar_or_array
-from ._moduli import Modulus, as_modulus
-from ._validation import as_class_vector, check_nonnegative, short_repr
+from ._moduli import Identity, Modulus, as_modulus
+from ._validation import as_class_vector, check_n_classes, check_nonnegative, short_repr
 
 __all__ = [
     "theorem1",
@@ -34,23 +34,10 @@ __all__ = [
 _LOG_SQRT_PI_2 = 0.5 * math.log(math.pi / 2.0)
 
 
-def _n_classes(n_classes: Any, minimum: int) -> int:
-    try:
-        k = int(n_classes)
-    except (TypeError, ValueError, OverflowError):
-        k = -1
-    if k != n_classes or k < minimum:
-        raise ValueError(
-            f"n_classes must be an integer >= {minimum} for this closed form, "
-            f"got n_classes={n_classes!r}"
-        )
-    return k
-
-
 def _latent_radius(eta: ArrayLike, omega: Modulus | None) -> tuple[np.ndarray, Modulus]:
     m = as_modulus(omega)
     eps = np.asarray(m.inverse(eta), dtype=np.float64)
-    if m.failure_prob or type(m).__name__ != "Identity":
+    if not isinstance(m, Identity):
         eps = eps * (1.0 - SAFETY)
     return eps, m
 
@@ -141,10 +128,11 @@ def theorem1_equiprobable(eta: ArrayLike, n_classes: int, omega: Modulus | None 
     >>> round(theorem1_equiprobable(1.0, 10), 6)
     0.750379
     """
-    k = _n_classes(n_classes, 5)
+    k = check_n_classes(n_classes, 5, context=" for this closed form")
     eps, _ = _latent_radius(eta, omega)
     lk = math.log(k)
-    rate = math.sqrt(math.log(k * k / (4.0 * math.pi * lk)) if k < 10**150 else 2 * lk - math.log(4 * math.pi * lk))
+    # log(K^2 / (4 pi log K)) written so that K^2 cannot overflow for huge K
+    rate = math.sqrt(2.0 * lk - math.log(4.0 * math.pi * lk))
     v = _one_minus_gaussian_tail(_LOG_SQRT_PI_2 - 0.5 * eps * eps - eps * rate)
     v = np.where(np.isnan(eps), np.nan, v)
     return scalar_or_array(v, eta)
@@ -256,7 +244,7 @@ def theorem4_equiprobable(
     >>> round(theorem4_equiprobable(10), 3)
     1.568
     """
-    k = _n_classes(n_classes, 5)
+    k = check_n_classes(n_classes, 5, context=" for this closed form")
     m = _concave(omega, "theorem4_equiprobable")
     d = _wasserstein(delta)
     lk = math.log(k)

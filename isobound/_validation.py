@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "check_n_classes",
     "as_class_vector",
     "as_counts",
     "check_nonnegative",
@@ -108,3 +109,14 @@ def as_counts(counts: Any, size: int) -> NDArray[np.float64]:
     if np.any(arr != np.round(arr)):
         raise ValueError(f"counts must be whole numbers, got counts={short_repr(counts)}")
     return arr
+
+
+def check_n_classes(value: Any, minimum: int = 1, *, context: str = "") -> int:
+    """Return ``int(value)`` if it is an integer ``>= minimum`` (any size: 10**15 is fine)."""
+    try:
+        k = int(value)
+    except (TypeError, ValueError, OverflowError):
+        k = minimum - 1
+    if k != value or k < minimum:
+        raise ValueError(f"n_classes must be an integer >= {minimum}{context}, got n_classes={value!r}")
+    return k
