@@ -42,11 +42,18 @@ def _latent_radius(eta: ArrayLike, omega: Modulus | None) -> tuple[np.ndarray, M
     return eps, m
 
 
-def _one_minus_gaussian_tail(log_tail: np.ndarray) -> np.ndarray:
-    """``max(1 - exp(log_tail), 0)`` rounded down."""
+def _one_minus_gaussian_tail(log_tail: np.ndarray, subtract: float = 0.0) -> np.ndarray:
+    """``max(1 - exp(log_tail) - subtract, 0)`` rounded down.
+
+    ``subtract`` collects the probabilities the bound gives up: the failure
+    probability of an estimated modulus and Theorem 3's ``2 delta``.
+    """
     with np.errstate(over="ignore"):
         v = -np.expm1(np.minimum(log_tail, 0.0))
-    result: np.ndarray = np.maximum(v * (1.0 - SAFETY) - SAFETY * 1e-300, 0.0)
+    v = v * (1.0 - SAFETY) - SAFETY * 1e-300
+    if subtract:
+        v = v - subtract - 4e-16 * np.abs(v)
+    result: np.ndarray = np.maximum(v, 0.0)
     return result
 
 
@@ -102,8 +109,8 @@ def theorem1_balanced(
                 "Eq. (3) needs every class probability <= 1/2, got max "
                 f"{float(p.max())!r} in class_probs={short_repr(class_probs)}; use theorem1"
             )
-    eps, _ = _latent_radius(eta, omega)
-    v = _one_minus_gaussian_tail(_LOG_SQRT_PI_2 - 0.5 * eps * eps)
+    eps, m = _latent_radius(eta, omega)
+    v = _one_minus_gaussian_tail(_LOG_SQRT_PI_2 - 0.5 * eps * eps, m.failure_prob)
     v = np.where(np.isnan(eps), np.nan, v)
     return scalar_or_array(v, eta)
 
@@ -129,11 +136,11 @@ def theorem1_equiprobable(eta: ArrayLike, n_classes: int, omega: Modulus | None 
     0.750379
     """
     k = check_n_classes(n_classes, 5, context=" for this closed form")
-    eps, _ = _latent_radius(eta, omega)
+    eps, m = _latent_radius(eta, omega)
     lk = math.log(k)
     # log(K^2 / (4 pi log K)) written so that K^2 cannot overflow for huge K
     rate = math.sqrt(2.0 * lk - math.log(4.0 * math.pi * lk))
-    v = _one_minus_gaussian_tail(_LOG_SQRT_PI_2 - 0.5 * eps * eps - eps * rate)
+    v = _one_minus_gaussian_tail(_LOG_SQRT_PI_2 - 0.5 * eps * eps - eps * rate, m.failure_prob)
     v = np.where(np.isnan(eps), np.nan, v)
     return scalar_or_array(v, eta)
 
@@ -165,9 +172,8 @@ def theorem3(eta: ArrayLike, delta: float, omega: Modulus | None = None) -> Any:
     d = check_nonnegative("delta", delta)
     if d > 1:
         raise ValueError(f"delta must lie in [0, 1], got delta={delta!r}")
-    eps, _ = _latent_radius(eta, omega)
-    v = _one_minus_gaussian_tail(_LOG_SQRT_PI_2 - 0.5 * eps * eps)
-    v = np.maximum(v - 2.0 * d - 4e-16 * v, 0.0)
+    eps, m = _latent_radius(eta, omega)
+    v = _one_minus_gaussian_tail(_LOG_SQRT_PI_2 - 0.5 * eps * eps, 2.0 * d + m.failure_prob)
     v = np.where(np.isnan(eps), np.nan, v)
     return scalar_or_array(v, eta)
 

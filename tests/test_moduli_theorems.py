@@ -225,3 +225,21 @@ def test_expected_gaussian_norm():
     for bad in (0, -1, np.nan, np.inf):
         with pytest.raises(ValueError, match="d must be a positive"):
             ib.expected_gaussian_norm(bad)
+
+
+def test_closed_forms_give_up_the_failure_probability_of_an_estimated_modulus():
+    # an estimated modulus may fail with probability delta: Theorem 1 then
+    # holds only up to delta, and the closed forms must say no more than that
+    x = np.linspace(0.5, 6.0, 12)
+    sure, shaky = Lipschitz(1.5), Lipschitz(1.5, failure_prob=0.05)
+    for form in (
+        lambda o: ib.theorem1_balanced(x, o),
+        lambda o: ib.theorem1_equiprobable(x, 10, o),
+        lambda o: ib.theorem3(x, 0.01, o),
+    ):
+        np.testing.assert_allclose(form(shaky), np.maximum(form(sure) - 0.05, 0.0), atol=1e-13)
+        # (up to the rounding of the reference's own subtraction)
+        assert np.all(form(shaky) <= np.maximum(form(sure) - 0.05, 0.0) + 1e-16)
+    # and they stay below the exact bound through the same modulus
+    exact = IsoperimetricBound([0.5, 0.5]).through(shaky).cdf(x)
+    assert np.all(ib.theorem1_balanced(x, shaky) <= exact + 1e-15)
