@@ -515,11 +515,12 @@ class IsoperimetricBound:
 
         def inner(e: FloatArray) -> FloatArray:
             v = self._raw_sf(e)
-            cdf = self._raw_cdf(e)
             # where B < 1/2, 1 - B is exact to an ulp; the ndtr sum carries the
-            # tail errors of each term (1e15 classes of 1e-15 lose 5e-15)
-            small = cdf < 0.5
-            v[small] = 1.0 - cdf[small]
+            # tail errors of each term (1e15 classes of 1e-15 lose 5e-15).  B is
+            # only computed there: elsewhere the cheap sum is the accurate one
+            small = v > 0.5
+            if np.any(small):
+                v[small] = 1.0 - self._raw_cdf(e[small])
             with np.errstate(divide="ignore"):
                 m = _margin(np.log(v))
             up = np.clip(v * (1.0 + m) + 2 * _EPS * v, 0.0, 1.0)
