@@ -209,17 +209,7 @@ def unconstrained_robustness(
     with torch.no_grad():
         x = generator(zz)
     res = _run(atk, classifier, x, batch_size, progress, "r_unc")
-    k = _n_classes(classifier, x[:1])
-    return RobustnessResult(
-        distances=res.distances,
-        success=res.success,
-        labels=res.label,
-        class_proportions=class_proportions(res.label, k),
-        perturbed=res.adversarial,
-        setting="unconstrained",
-        attack=res,
-        image_norms=_image_norms(x),
-    )
+    return _from_attack(res, _n_classes(classifier, x[:1]), "unconstrained", _image_norms(x))
 
 
 def latent_robustness(
@@ -249,18 +239,24 @@ def latent_robustness(
         return classifier(generator(v))
 
     res = _run(atk, composed, zz, batch_size, progress, "r_Z")
-    k = _n_classes(composed, zz[:1])
     with torch.no_grad():
         norms = torch.cat([_image_norms(generator(zz[sl])) for sl in _chunks(zz.shape[0], batch_size)])
+    return _from_attack(res, _n_classes(composed, zz[:1]), "latent", norms)
+
+
+def _from_attack(
+    res: DeepFoolResult, n_classes: int, setting: str, image_norms: torch.Tensor
+) -> RobustnessResult:
+    """The measurement record of an attack run in the space that ``setting`` names."""
     return RobustnessResult(
         distances=res.distances,
         success=res.success,
         labels=res.label,
-        class_proportions=class_proportions(res.label, k),
+        class_proportions=class_proportions(res.label, n_classes),
         perturbed=res.adversarial,
-        setting="latent",
+        setting=setting,
         attack=res,
-        image_norms=norms,
+        image_norms=image_norms,
     )
 
 
