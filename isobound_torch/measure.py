@@ -15,6 +15,16 @@ minimal distance is then unknown) and the classifier's class proportions on
 distances are upper estimates of the true minimal ones (DeepFool finds *a*
 flip, not necessarily the nearest), so they sit on the pessimistic side of
 the comparison with the bound.
+
+Image-space distances are measured in the attack's norm (``"l2"`` or
+``"linf"``) for :math:`r_{unc}`, and in the ``norm=`` asked for
+:math:`r_{in}`; the latent distance :math:`r_Z` is always Euclidean (the
+Gaussian is isotropic, and Theorem 1's latent side is an l2 statement).
+
+Any attack object with DeepFool's call contract works: ``attack(model, x)``
+returning per-sample ``distances`` (``inf`` on failure), ``success``,
+``label`` (the clean prediction) and ``adversarial``, with attributes
+``norm`` and ``bounds``.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -32,9 +42,11 @@ from scipy import stats
 import isobound
 
 from ._validate import check_int, check_open_probability, model_mode_problem
-from .attacks import DeepFool, DeepFoolResult
+from .attacks import DeepFool
+from .smoothness import check_norm, image_norm
 
 __all__ = [
+    "Attack",
     "RobustnessResult",
     "BoundInputs",
     "unconstrained_robustness",
@@ -47,6 +59,21 @@ __all__ = [
 ]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Attack(Protocol):
+    """What the measurements need from an attack (DeepFool, or any attack with its contract).
+
+    ``attack(model, x)`` returns a result with per-sample ``distances`` (float,
+    ``inf`` where it failed), ``success``, ``label`` (the model's prediction on
+    ``x``) and ``adversarial`` (the perturbed inputs); ``norm`` names the norm of
+    the distances and ``bounds`` the input box (``None`` for none).
+    """
+
+    norm: str
+    bounds: tuple[float, float] | None
+
+    def __call__(self, model: Model, x: torch.Tensor) -> Any: ...  # pragma: no cover - protocol
 
 
 @dataclass(frozen=True)
@@ -67,11 +94,15 @@ class RobustnessResult:
         (latent and in-distribution settings).
     setting : str
         ``"unconstrained"``, ``"latent"`` or ``"in_distribution"``.
-    attack : DeepFoolResult
-        The raw attack result (in the space that was attacked).
+    attack : attack result
+        The raw attack result (a DeepFoolResult for DeepFool), in the space that was attacked.
     image_norms : Tensor or None
-        ``||g(z)||_2`` per sample (float64), the normaliser of image-space
-        distances (their mean is the paper's ``E||g(z)||``).
+        ``||g(z)||`` per sample (float64) in the image norm ``norm``, the
+        normaliser of image-space distances (their mean is the paper's
+        ``E||g(z)||``).
+    norm : str
+        Norm of the image-space distances and of ``image_norms`` (``"l2"`` or
+        ``"linf"``); latent distances are always l2.
     """
 
     distances: torch.Tensor
@@ -80,8 +111,9 @@ class RobustnessResult:
     class_proportions: np.ndarray
     perturbed: torch.Tensor
     setting: str
-    attack: DeepFoolResult = field(repr=False)
+    attack: Any = field(repr=False)
     image_norms: torch.Tensor | None = field(default=None, repr=False)
+    norm: str = "l2"
 
     @property
     def n_classes(self) -> int:
@@ -113,17 +145,20 @@ def _check_modes(**models: Any) -> None:
             raise ValueError(problem)
 
 
-def _image_norms(x: torch.Tensor) -> torch.Tensor:
-    norms: torch.Tensor = torch.linalg.vector_norm(x.detach().flatten(1).double(), dim=1)
-    return norms
+def _image_norms(x: torch.Tensor, norm: str = "l2") -> torch.Tensor:
+    return image_norm(x.detach().double(), norm)
 
 
-def _attack(attack: DeepFool | None) -> DeepFool:
+def _attack(attack: Attack | None) -> Attack:
     if attack is None:
         return DeepFool()
     if not callable(attack):
-        raise ValueError(f"attack must be a DeepFool instance or None, got attack={attack!r}")
+        raise ValueError(f"attack must be an attack object (callable as attack(model, x)) or None, got attack={attack!r}")
     return attack
+
+
+def _attack_norm(attack: Attack) -> str:
+    return check_norm(getattr(attack, "norm", "l2"), "attack.norm")
 
 
 def class_proportions(labels: torch.Tensor, n_classes: int) -> np.ndarray:
@@ -142,13 +177,13 @@ def _chunks(n: int, batch_size: int | None) -> list[slice]:
 
 
 def _run(
-    attack: DeepFool,
+    attack: Attack,
     model: Model,
     inputs: torch.Tensor,
     batch_size: int | None,
     progress: bool,
     desc: str,
-) -> DeepFoolResult:
+) -> Any:
     parts = []
     slices = _chunks(inputs.shape[0], batch_size)
     iterator: Any = slices
@@ -160,6 +195,11 @@ def _run(
         parts.append(attack(model, inputs[sl]))
     if len(parts) == 1:
         return parts[0]
+    if not dataclasses.is_dataclass(parts[0]):
+        raise ValueError(
+            f"batch_size= needs an attack whose result is a dataclass (to merge the batches), "
+            f"got {type(parts[0]).__name__}; call without batch_size"
+        )
     merged: dict[str, Any] = {}
     for f in dataclasses.fields(parts[0]):
         first = getattr(parts[0], f.name)
@@ -183,12 +223,15 @@ def unconstrained_robustness(
     classifier: Model,
     generator: Model,
     z: torch.Tensor,
-    attack: DeepFool | None = None,
+    attack: Attack | None = None,
     *,
     batch_size: int | None = None,
     progress: bool = False,
 ) -> RobustnessResult:
     r"""Unconstrained robustness :math:`r_{unc}` of ``classifier`` at ``g(z)``.
+
+    Distances are in the attack's norm (``attack.norm``: DeepFool L2 or
+    L-infinity), and so are the reported ``image_norms``.
 
     Parameters
     ----------
@@ -196,8 +239,8 @@ def unconstrained_robustness(
         ``f``: images to logits; ``g``: latents to images.
     z : Tensor, shape (N, d)
         Latent samples.
-    attack : DeepFool, optional
-        The attack (default ``DeepFool()``); give it ``bounds`` for images
+    attack : attack object, optional
+        The attack (default ``DeepFool()``, L2); give it ``bounds`` for images
         in a box.
     batch_size : int, optional
         Attack in chunks of this many samples (memory), with a progress bar
@@ -206,17 +249,18 @@ def unconstrained_robustness(
     zz = _check_latents(z)
     _check_modes(classifier=classifier, generator=generator)
     atk = _attack(attack)
+    norm = _attack_norm(atk)
     with torch.no_grad():
         x = generator(zz)
     res = _run(atk, classifier, x, batch_size, progress, "r_unc")
-    return _from_attack(res, _n_classes(classifier, x[:1]), "unconstrained", _image_norms(x))
+    return _from_attack(res, _n_classes(classifier, x[:1]), "unconstrained", _image_norms(x, norm), norm)
 
 
 def latent_robustness(
     classifier: Model,
     generator: Model,
     z: torch.Tensor,
-    attack: DeepFool | None = None,
+    attack: Attack | None = None,
     *,
     batch_size: int | None = None,
     progress: bool = False,
@@ -230,6 +274,10 @@ def latent_robustness(
     zz = _check_latents(z)
     _check_modes(classifier=classifier, generator=generator)
     atk = _attack(attack)
+    if _attack_norm(atk) != "l2":
+        raise ValueError(
+            f"latent attacks must be l2 (Theorem 1 measures latent distances in l2), got attack.norm={atk.norm!r}"
+        )
     if getattr(atk, "bounds", None) is not None:
         raise ValueError(
             f"latent attacks must not clip to a box (latents are Gaussian), got bounds={atk.bounds}"
@@ -245,18 +293,19 @@ def latent_robustness(
 
 
 def _from_attack(
-    res: DeepFoolResult, n_classes: int, setting: str, image_norms: torch.Tensor
+    res: Any, n_classes: int, setting: str, image_norms: torch.Tensor, norm: str = "l2"
 ) -> RobustnessResult:
     """The measurement record of an attack run in the space that ``setting`` names."""
     return RobustnessResult(
-        distances=res.distances,
-        success=res.success,
-        labels=res.label,
-        class_proportions=class_proportions(res.label, n_classes),
+        distances=torch.as_tensor(res.distances),
+        success=torch.as_tensor(res.success).bool(),
+        labels=torch.as_tensor(res.label),
+        class_proportions=class_proportions(torch.as_tensor(res.label), n_classes),
         perturbed=res.adversarial,
         setting=setting,
         attack=res,
         image_norms=image_norms,
+        norm=norm,
     )
 
 
@@ -264,19 +313,24 @@ def in_distribution_robustness(
     classifier: Model,
     generator: Model,
     z: torch.Tensor,
-    attack: DeepFool | None = None,
+    attack: Attack | None = None,
     *,
     batch_size: int | None = None,
     progress: bool = False,
     latent: RobustnessResult | None = None,
+    norm: str = "l2",
 ) -> RobustnessResult:
-    r"""In-distribution robustness: :math:`\|g(z + r_Z) - g(z)\|_2` for the latent move found.
+    r"""In-distribution robustness: :math:`\|g(z + r_Z) - g(z)\|` for the latent move found.
 
     Any latent move that flips the decision gives an image on the data
     manifold at that distance, so the value is an upper estimate of
-    :math:`r_{in}`.  Pass ``latent=`` (a :func:`latent_robustness` result
-    on the same ``z``) to reuse its attack instead of running it again.
+    :math:`r_{in}`, in any image norm.  Pass ``latent=`` (a
+    :func:`latent_robustness` result on the same ``z``) to reuse its attack
+    instead of running it again.  ``norm`` (``"l2"`` or ``"linf"``) is the
+    image norm of the distance and of the reported ``image_norms``; the latent
+    move itself is the l2-smallest one the latent attack found.
     """
+    check_norm(norm)
     zz = _check_latents(z)
     _check_modes(classifier=classifier, generator=generator)
     if latent is None:
@@ -287,10 +341,11 @@ def in_distribution_robustness(
         raise ValueError("latent= must be a latent_robustness result on the same z")
     moved = latent.perturbed
     with torch.no_grad():
-        dist = []
+        dist, norms = [], []
         for sl in _chunks(zz.shape[0], batch_size):
-            diff = generator(moved[sl]) - generator(zz[sl])
-            dist.append(torch.linalg.vector_norm(diff.flatten(1).double(), dim=1))
+            base = generator(zz[sl])
+            dist.append(_image_norms(generator(moved[sl]) - base, norm))
+            norms.append(_image_norms(base, norm))
         d = torch.cat(dist)
     d = torch.where(latent.success, d, torch.full_like(d, math.inf))
     return RobustnessResult(
@@ -301,7 +356,8 @@ def in_distribution_robustness(
         perturbed=moved,
         setting="in_distribution",
         attack=latent.attack,
-        image_norms=latent.image_norms,
+        image_norms=torch.cat(norms),
+        norm=norm,
     )
 
 
