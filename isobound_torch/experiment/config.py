@@ -31,6 +31,7 @@ from typing import Any
 
 from ..data import DATASET_NAMES
 from ..models import GENERATOR_NAMES, parse_classifier_name
+from .evaluation import DEFAULT_RADII
 
 __all__ = ["ExperimentConfig", "DATASET_DEFAULTS", "SMOKE_OVERRIDES"]
 
@@ -192,8 +193,14 @@ class ExperimentConfig:
     adv_epsilon, adv_step, adv_steps : float, float, int
         PGD (L-infinity) adversarial training for ``+adv`` classifiers (Madry et al.
         CIFAR-10 values: 8/255, 2/255, 7 steps).
+    norms : tuple of str
+        Image norms of the measurements, bounds and tables (``"l2"``,
+        ``"linf"``); the first is the primary one (the README's table).
+    epsilons : tuple of float
+        Image-space radii of the robust-accuracy ceiling rows (none by default).
     audit_confidence : float
-        Confidence of :func:`isobound.audit_robustness`.
+        Family-wise confidence of all the report's audits together (each audit
+        runs at the Bonferroni-corrected level).
     ci_level : float
         Level of the order-statistic confidence intervals on empirical quantiles,
         and of the simultaneous intervals on the class proportions behind each
@@ -260,6 +267,8 @@ class ExperimentConfig:
     adv_epsilon: float = 8 / 255
     adv_step: float = 2 / 255
     adv_steps: int = 7
+    norms: tuple[str, ...] = ("l2",)
+    epsilons: tuple[float, ...] = ()
     audit_confidence: float = 0.99
     ci_level: float = 0.95
     n_examples: int | None = None
@@ -276,6 +285,10 @@ class ExperimentConfig:
             object.__setattr__(self, "classifiers", tuple(self.classifiers))
         if self.radii is not None and not isinstance(self.radii, tuple):
             object.__setattr__(self, "radii", tuple(self.radii))
+        from .evaluation import parse_epsilons, parse_norms
+
+        object.__setattr__(self, "norms", parse_norms(self.norms))
+        object.__setattr__(self, "epsilons", parse_epsilons(self.epsilons))
         self._validate()
 
     # ------------------------------------------------------------------ validation
@@ -367,7 +380,7 @@ class ExperimentConfig:
                 "max_iter": 50,
                 "modulus_restarts": 2,
                 "modulus_steps": 10,
-                "radii": (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5),
+                "radii": DEFAULT_RADII,
                 "n_examples": 4,
                 "width_scale": 1.0,
                 "failure_prob": 0.01,
@@ -386,6 +399,34 @@ class ExperimentConfig:
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------------------ JSON
+    def evaluation_settings(self) -> Any:
+        """The :class:`~.evaluation.EvaluationSettings` of the measure / bound / report stages."""
+        from .evaluation import EvaluationSettings
+
+        cfg = self.resolved()
+        return EvaluationSettings(
+            latent_dim=cfg.latent_dim,
+            n_samples=cfg.n_samples,
+            norms=cfg.norms,
+            epsilons=cfg.epsilons,
+            seed=cfg.seed,
+            chunk_size=cfg.chunk_size,
+            overshoot=cfg.overshoot,
+            max_iter=cfg.max_iter,
+            refine=cfg.refine,
+            quantile=cfg.quantile,
+            failure_prob=cfg.failure_prob,
+            modulus_confidence=cfg.modulus_confidence,
+            modulus_samples=cfg.modulus_samples,
+            modulus_restarts=cfg.modulus_restarts,
+            modulus_steps=cfg.modulus_steps,
+            radii=cfg.radii,
+            audit_confidence=cfg.audit_confidence,
+            ci_level=cfg.ci_level,
+            n_examples=cfg.n_examples,
+            progress=cfg.progress,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dictionary (tuples become lists)."""
         out: dict[str, Any] = {}

@@ -27,8 +27,14 @@ __all__ = [
     "QuantileEstimate",
     "empirical_quantile",
     "class_proportions",
+    "any_classifier_ceiling",
+    "bonferroni_confidence",
     "format_value",
+    "format_epsilon",
     "markdown_table",
+    "ceiling_table",
+    "robustbench_records",
+    "threat_model",
     "json_ready",
     "versions",
     "plot_cdfs",
@@ -161,6 +167,142 @@ def class_proportions(labels: ArrayLike, n_classes: int) -> NDArray[np.float64]:
     return np.bincount(y, minlength=n_classes).astype(np.float64) / y.size
 
 
+def any_classifier_ceiling(class_probs: ArrayLike, eps: ArrayLike, failure_prob: float = 0.0) -> Any:
+    r"""Upper bound on the robust accuracy of *any* classifier at latent radius ``eps``.
+
+    Let the true classes of the generated points have proportions ``p_i``
+    (e.g. ``K`` equiprobable classes). For any classifier ``f`` let ``A_i`` be
+    the latents whose image is classified correctly as ``i`` and keeps its
+    label under every image perturbation of norm ``eta = omega(eps)``. Moving
+    such a latent by at most ``eps`` moves its image by at most ``eta`` (where
+    the modulus holds), so the ``eps``-neighbourhood of ``A_i`` lies in the
+    region ``f o g`` labels ``i``; these regions are disjoint, and Gaussian
+    isoperimetry gives :math:`\sum_i \psi(a_i) \le 1` with
+    :math:`a_i = P(A_i) \le p_i` and :math:`\psi(a) = \Phi(\Phi^{-1}(a) + \varepsilon)`.
+    The robust accuracy :math:`\sum_i a_i` is therefore at most
+
+    .. math::
+
+        C(\varepsilon) = \max\Big\{\sum_i a_i : 0 \le a_i \le p_i,\;
+        \sum_i \psi(a_i) \le 1\Big\} + \delta ,
+
+    with :math:`\delta` the failure probability of an estimated modulus.
+    :math:`\psi` is concave with :math:`\psi(0) = 0`, so on ``[0, p_i]`` it lies
+    above its chord, :math:`\psi(a) \ge a\, c_i` with :math:`c_i = \psi(p_i)/p_i`;
+    replacing the constraint by :math:`\sum_i a_i c_i \le 1` enlarges the set,
+    and the relaxed problem is a fractional knapsack solved exactly by filling
+    the classes in increasing order of :math:`c_i`. The returned value is that
+    relaxed maximum (plus ``delta``, capped at 1): an **upper bound** on the
+    robust accuracy of every classifier, rounded up. It is not smaller than
+    the largest ``p_i`` (a constant classifier is perfectly robust and right
+    on its class), and it equals 1 at ``eps = 0``.
+
+    This differs from ``1 - B(eps) + delta`` of the equiprobable bound, which
+    holds for a classifier whose *predictions* are equiprobable: a classifier
+    that merges classes may be more robust.
+
+    Parameters
+    ----------
+    class_probs : array_like
+        True class proportions ``p_i`` under the generator (summing to 1).
+    eps : array_like
+        Latent radii ``>= 0`` (``omega^{-1}(eta)``, rounded down).
+    failure_prob : float, optional
+        ``delta`` of the modulus, added.
+
+    Returns
+    -------
+    float or ndarray
+
+    Examples
+    --------
+    >>> round(float(any_classifier_ceiling([0.5, 0.5], 0.0)), 6)
+    1.0
+    >>> round(float(any_classifier_ceiling(np.full(10, 0.1), 50.0)), 6)  # a constant classifier's 10%
+    0.1
+    >>> c = any_classifier_ceiling(np.full(10, 0.1), [0.25, 0.5, 1.0])
+    >>> [round(float(v), 3) for v in c]
+    [0.662, 0.46, 0.257]
+    """
+    from scipy import special as sc
+
+    p = np.asarray(class_probs, dtype=np.float64).ravel()
+    if p.size == 0 or not np.all(np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
+        raise ValueError(f"class_probs must be non-negative and sum to 1, got class_probs={class_probs!r}")
+    p = p[p > 0]
+    e = np.asarray(eps, dtype=np.float64)
+    if np.any(np.isnan(e)) or np.any(e < 0):
+        raise ValueError(f"eps must be >= 0, got eps={eps!r}")
+    d = float(failure_prob)
+    if not 0.0 <= d < 1.0:
+        raise ValueError(f"failure_prob must lie in [0, 1), got failure_prob={failure_prob!r}")
+    out = np.empty(e.shape, dtype=np.float64)
+    b = sc.ndtri(p)
+    for idx, t in np.ndenumerate(e):
+        # psi rounded down: a smaller psi only enlarges the feasible set
+        psi = sc.ndtr(b + t) * (1.0 - 1e-12) if math.isfinite(t) else np.ones_like(p) * (1.0 - 1e-12)
+        psi = np.maximum(psi, 0.0)
+        cost = psi / p
+        order = np.argsort(cost, kind="stable")
+        used, total = 0.0, 0.0
+        for i in order:
+            if used + psi[i] <= 1.0:
+                used += psi[i]
+                total += p[i]
+            else:
+                total += min(p[i], (1.0 - used) / cost[i])
+                break
+        out[idx] = min(1.0, (total + d) * (1.0 + 1e-12))
+    return float(out) if out.ndim == 0 else out
+
+
+def bonferroni_confidence(confidence: float, n_tests: int) -> float:
+    """Per-test confidence that makes ``n_tests`` tests hold together at ``confidence``.
+
+    Bonferroni: each test at :math:`1 - (1 - \text{confidence}) / m`, so the
+    chance that any of the ``m`` raises a false alarm is at most
+    ``1 - confidence`` (no independence needed).
+
+    Examples
+    --------
+    >>> round(bonferroni_confidence(0.99, 10), 6)
+    0.999
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got confidence={confidence!r}")
+    if isinstance(n_tests, bool) or not isinstance(n_tests, int) or n_tests < 1:
+        raise ValueError(f"n_tests must be a positive integer, got n_tests={n_tests!r}")
+    return 1.0 - (1.0 - confidence) / n_tests
+
+
+def threat_model(norm: str) -> str:
+    """RobustBench's name of the threat model of an image norm (``"L2"``, ``"Linf"``).
+
+    Examples
+    --------
+    >>> threat_model("linf"), threat_model("l2")
+    ('Linf', 'L2')
+    """
+    names = {"l2": "L2", "linf": "Linf"}
+    if norm not in names:
+        raise ValueError(f"norm must be 'l2' or 'linf', got norm={norm!r}")
+    return names[norm]
+
+
+def format_epsilon(eps: float) -> str:
+    """``8/255`` for multiples of 1/255 (how image radii are usually written), else ``%g``.
+
+    Examples
+    --------
+    >>> format_epsilon(8 / 255), format_epsilon(0.5), format_epsilon(1 / 7)
+    ('8/255', '0.5', '0.142857')
+    """
+    k = eps * 255.0
+    if abs(k - round(k)) < 1e-9 * max(1.0, k) and round(k) % 255 != 0 and round(k) > 0:
+        return f"{int(round(k))}/255"
+    return f"{eps:g}"
+
+
 def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
@@ -192,15 +334,43 @@ def _cell(entry: Mapping[str, Any], with_ci: bool) -> str:
     return f"{value} [{format_value(lo)}, {hi_s}]"
 
 
-def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True) -> str:
+def _norm_view(report: Mapping[str, Any], norm: str | None) -> Mapping[str, Any]:
+    """The report seen through one image norm (``None``: the top-level, primary norm)."""
+    if norm is None:
+        return report
+    up = report["upper_bound"]
+    view_up = {**up, "image": up["norms"][norm]["image"]}
+    view: dict[str, Any] = {}
+    for name, c in report["classifiers"].items():
+        per = c["norms"][norm]
+        view[name] = {
+            **c,
+            "bound": {**c["bound"], "image": per["bound"]["image"]},
+            "empirical": {"z": c["empirical"]["z"], **per["empirical"]},
+            "audit": {"z": c["audit"]["z"], **per["audit"]},
+            "success_rate": {**c["success_rate"], **per["success_rate"]},
+        }
+    return {**report, "upper_bound": view_up, "classifiers": view}
+
+
+def _error_cell(c: Mapping[str, Any]) -> str:
+    err = c.get("test_error")
+    return "-" if err is None else f"{100 * err:.1f}%"
+
+
+def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True, norm: str | None = None) -> str:
     """The paper's table layout from a report dictionary.
 
-    Rows: error rate, robustness in Z-space, in-distribution, unconstrained (each the
-    normalised ``quantile``); columns: the upper bound (K equiprobable classes, as in
-    the paper), then one column per classifier. A second table gives each
+    Rows: error rate (on the real test set, ``-`` when there is none), robustness
+    in Z-space, in-distribution, unconstrained (each the normalised
+    ``quantile``); columns: the upper bound (K equiprobable classes, as in the
+    paper), then one column per classifier. A second table gives each
     classifier's own bound (from its class proportions on generated data) and the
-    audit's verdict for each setting.
+    audit's verdict for each setting. ``norm`` selects the image norm of the
+    image-space rows (``None``: the report's first norm, kept at the top level);
+    the Z-space row is always l2.
     """
+    report = _norm_view(report, norm)
     classifiers: Mapping[str, Any] = report["classifiers"]
     names = list(classifiers)
     q = report["settings"]["quantile"]
@@ -212,7 +382,7 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True) -> str:
         + " |",
         "|" + "---|" * (2 + len(names)),
     ]
-    errors = [f"{100 * classifiers[n]['test_error']:.1f}%" for n in names]
+    errors = [_error_cell(classifiers[n]) for n in names]
     lines.append(f"| {ROW_NAMES['error']} | - | " + " | ".join(errors) + " |")
     for s in SETTINGS:
         cells = [_cell(classifiers[n]["empirical"][s], with_ci) for n in names]
@@ -242,13 +412,102 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True) -> str:
             verdicts.append("ok" if audit["ok"] else "**VIOLATION**")
         own.append(f"| Audit, {AUDIT_NAMES[s]} | " + " | ".join(verdicts) + " |")
     own.append(
-        "| DeepFool success (Z / in / unc) | "
+        "| Attack success (Z / in / unc) | "
         + " | ".join(
             "/".join(f"{100 * classifiers[n]['success_rate'][s]:.0f}%" for s in SETTINGS) for n in names
         )
         + " |"
     )
     return out + "\n\n" + "\n".join(own)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def ceiling_table(report: Mapping[str, Any], norm: str) -> str:
+    """The robust-accuracy ceilings at each epsilon of one image norm, as a Markdown table.
+
+    Columns: epsilon; the ceiling for any classifier when the K true classes of
+    g(z) are equiprobable (:func:`any_classifier_ceiling`); the ceiling for a
+    classifier whose predictions are K equiprobable classes (``1 - B + delta``
+    of the equiprobable bound); then per classifier its own ceiling (from its
+    conservative class proportions) and its measured robust accuracy on
+    generated data (fraction whose measured distance exceeds epsilon: an
+    *upper* estimate, since an attack over-estimates each distance).
+    """
+    rows = report["ceilings"][norm]
+    names = list(report["classifiers"])
+    k = report["upper_bound"]["n_classes"]
+    head = (
+        f"| eps ({threat_model(norm)}) | any classifier, {k} equiprobable true classes | "
+        f"{k} equiprobable predicted classes | "
+        + " | ".join(f"{n}: own ceiling / measured" for n in names)
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (3 + len(names))]
+    for row in rows:
+        cells = [
+            f"<= {_pct(row['classifiers'][n]['ceiling'])} / {_pct(row['classifiers'][n]['measured_robust_acc'])}"
+            for n in names
+        ]
+        lines.append(
+            f"| {row['eps_text']} | <= {_pct(row['any_classifier'])} | <= {_pct(row['equiprobable'])} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One RobustBench-shaped record per classifier, image norm and epsilon.
+
+    RobustBench's field names where they exist (``name``, ``dataset``,
+    ``threat_model`` as ``"L2"``/``"Linf"``, ``eps`` as text such as ``"8/255"``,
+    ``clean_acc``; accuracies in percent as on its leaderboards), plus
+    ``robust_acc`` (measured on generated data with the report's attack: an
+    upper estimate), ``ceiling_robust_acc`` (this classifier's ceiling from its
+    own conservative proportions), ``ceiling_robust_acc_any``
+    (:func:`any_classifier_ceiling` with equiprobable true classes),
+    ``ceiling_q25`` (upper bound on the 25% quantile of its image-space
+    robustness, in the image norm's units), ``audit`` (verdicts) and
+    ``status``/``confidence`` of the ceilings (see the report's
+    ``confidence`` section).
+    """
+    out: list[dict[str, Any]] = []
+    conf = report.get("confidence", {})
+    dataset = report.get("dataset", {}).get("name", "generated")
+    for norm in report["settings"]["norms"]:
+        for row in report["ceilings"][norm]:
+            for name, c in report["classifiers"].items():
+                cell = row["classifiers"][name]
+                per = c["norms"][norm]
+
+                def pct(x: float | None) -> float | None:
+                    return None if x is None else round(100.0 * x, 4)
+
+                out.append(
+                    {
+                        "name": name,
+                        "dataset": dataset,
+                        "threat_model": threat_model(norm),
+                        "eps": row["eps_text"],
+                        "eps_value": row["eps"],
+                        "clean_acc": pct(c.get("clean_acc")),
+                        "robust_acc": pct(cell["measured_robust_acc"]),
+                        "robust_acc_is": "upper estimate (attack on generated data)",
+                        "attack": per.get("attack"),
+                        "ceiling_robust_acc": pct(cell["ceiling"]),
+                        "ceiling_robust_acc_any": pct(row["any_classifier"]),
+                        "ceiling_robust_acc_equiprobable": pct(row["equiprobable"]),
+                        "ceiling_q25": per["bound"].get("image_raw"),
+                        "audit": {s: bool(c["audit"]["z"]["ok"]) if s == "z" else bool(per["audit"][s]["ok"]) for s in SETTINGS},
+                        "status": conf.get("image_status"),
+                        "confidence": conf.get("image_own_confidence"),
+                        "generated_samples": report["settings"]["n_samples"],
+                    }
+                )
+    return out
 
 
 def json_ready(obj: Any) -> Any:
@@ -330,26 +589,42 @@ def _ecdf(ax: Any, values: NDArray[np.float64], label: str, color: str) -> None:
 
 
 def plot_cdfs(
-    path: Path,
+    path: Path | None,
     name: str,
     distances: Mapping[str, NDArray[np.float64]],
     bounds: Mapping[str, Any],
     normalisers: Mapping[str, float],
     *,
     quantile: float,
-) -> Path:
+    bound_label: str | Mapping[str, str] = "bound (lower bound on cdf)",
+    reference: Mapping[str, Any] | None = None,
+    reference_label: str | Mapping[str, str] = "equiprobable bound",
+    measured_label: str = "measured (DeepFool)",
+    norm: str = "l2",
+) -> Any:
     """Empirical robustness CDFs of one classifier against the bound's CDF (lower bound).
 
     Three panels (Z-space, in-distribution, unconstrained); x-axes are normalised as
     in the table. Where an empirical curve falls below the bound's curve the
     measurements claim more robustness than any classifier can have.
+    ``bound_label`` says which bound is drawn (whose proportions, and for the
+    image-space panels which omega and delta): one string, or ``{"z": ...,
+    "image": ...}`` for the latent and the image-space panels. ``reference``
+    (with ``reference_label``, same forms) adds a second bound, dashed, e.g.
+    the equiprobable one. ``path=None`` returns the matplotlib Figure instead of
+    writing a PNG.
     """
-    fig = _figure(12, 3.6)
-    titles = {"z": "latent r_Z / E||z||", "in": "r_in / mean ||g(z)||", "unc": "r_unc / mean ||g(z)||"}
+
+    def label(text: str | Mapping[str, str], key: str) -> str:
+        return text if isinstance(text, str) else text[key]
+
+    fig = _figure(12, 4.4)
+    sym = "||.||_2" if norm == "l2" else "||.||_inf"
+    titles = {"z": "latent r_Z / E||z||_2", "in": f"r_in / mean {sym} of g(z)", "unc": f"r_unc / mean {sym} of g(z)"}
     for i, s in enumerate(SETTINGS):
         ax = fig.add_subplot(1, 3, i + 1)
         vals = np.asarray(distances[s], dtype=np.float64) / normalisers[s]
-        _ecdf(ax, vals, "measured (DeepFool)", "C0")
+        _ecdf(ax, vals, measured_label, "C0")
         finite = vals[np.isfinite(vals)]
         bound = bounds["z" if s == "z" else "image"]
         top = float(bound.ppf(0.95)) / normalisers[s]
@@ -358,7 +633,13 @@ def plot_cdfs(
         if not math.isfinite(top) or top <= 0:
             top = 1.0
         grid = np.linspace(0.0, 1.05 * top, 400)
-        ax.plot(grid, np.asarray(bound.cdf(grid * normalisers[s])), color="C3", label="bound (lower bound on cdf)")
+        key = "z" if s == "z" else "image"
+        ax.plot(grid, np.asarray(bound.cdf(grid * normalisers[s])), color="C3", label=label(bound_label, key))
+        if reference is not None:
+            ref = reference[key]
+            ax.plot(
+                grid, np.asarray(ref.cdf(grid * normalisers[s])), color="C2", ls="--", label=label(reference_label, key)
+            )
         ax.axhline(quantile, color="0.6", lw=0.8, ls=":")
         ax.set_xlim(0, 1.05 * top)
         ax.set_ylim(0, 1.01)
@@ -366,9 +647,20 @@ def plot_cdfs(
         ax.set_xlabel("normalised robustness", fontsize=8)
         if i == 0:
             ax.set_ylabel("P(robustness <= t)", fontsize=8)
-            ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"{name}: empirical robustness vs the isoperimetric bound", fontsize=10)
-    fig.tight_layout()
+    # one legend under the panels: the latent bound (left panel) and the image-space
+    # bound with its omega (the other two), so it says which bound each curve is
+    handles: list[Any] = []
+    names: list[str] = []
+    for ax in fig.axes[:2]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in names:
+                handles.append(h)
+                names.append(lab)
+    fig.legend(handles, names, loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.suptitle(f"{name}: empirical robustness vs the isoperimetric bound (image norm {norm})", fontsize=10)
+    fig.tight_layout(rect=(0.0, 0.06 + 0.035 * math.ceil(len(names) / 2), 1.0, 1.0))
+    if path is None:
+        return fig
     fig.savefig(path, format="png")
     return path
 

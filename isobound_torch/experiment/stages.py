@@ -1,17 +1,16 @@
-"""The stages of ``isobound experiment`` and the resumable pipeline that runs them.
+"""The training stages of ``isobound experiment`` and the resumable pipeline that runs them.
 
 1. ``generator``: train the VAE / DCGAN (or load ``generator_checkpoint``);
-2. ``classifier-<name>``: train each classifier, measure its test error;
-3. ``measure-<name>``: on N generated samples, r_Z, r_in and r_unc by DeepFool,
-   in chunks (each chunk is its own checkpoint, and the unit of distributed work);
-4. ``modulus``: estimate omega of the generator (with its failure probability delta)
-   at a grid of radii that includes every radius the reported bounds need;
-5. ``examples``: a few original / adversarial pairs and a grid of samples;
-6. the report (always re-rendered; it is cheap).
+2. ``classifier-<name>``: train each classifier, measure its test error.
+
+Then the experiment hands the trained models to the evaluation stages of
+:mod:`.evaluation` (measure, modulus, examples, report), the same ones
+:func:`isobound_torch.evaluate` runs on a user's own models: the experiment is
+"train, then evaluate".
 
 Every stage output is stored under ``<run_dir>/stages`` with a key that hashes the
-settings it depends on and the keys of the stages it consumes (see
-:mod:`.store`). Training checkpoints the model, optimiser and RNG states after each
+settings it depends on, the keys of the stages it consumes and the versions of
+isobound and torch (see :mod:`.store`). Training checkpoints the model, optimiser and RNG states after each
 epoch (at most every ``CHECKPOINT_SECONDS``), so an interrupted training resumes at
 the last finished epoch and ends with the same weights on the CPU.
 """
@@ -19,15 +18,12 @@ the last finished epoch and ends with the same weights on the CPU.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -35,47 +31,16 @@ from ..data import ImageDataset, dataset_fingerprint, load_dataset
 from ..models import DCGANDiscriminator, build_classifier, build_generator, parse_classifier_name
 from . import training
 from .config import ExperimentConfig
-from .distributed import DistContext, shard_indices
-from .store import RunStore, derive_seed, stage_key
+from .distributed import DistContext
+from .evaluation import StageRecord
+from .store import RunStore, code_versions, derive_seed, stage_key
 
-__all__ = ["StageRecord", "Pipeline", "resolve_device", "measure_chunk", "CHECKPOINT_SECONDS"]
+__all__ = ["StageRecord", "Pipeline", "resolve_device", "CHECKPOINT_SECONDS"]
 
 log = logging.getLogger("isobound_torch.experiment")
 
 #: Minimum seconds between two mid-training checkpoints (0: after every epoch).
 CHECKPOINT_SECONDS = 60.0
-#: Version tag of the measurement code; part of the measurement keys.
-MEASURE_VERSION = 2
-
-
-@dataclass
-class StageRecord:
-    """What happened to one stage in this invocation.
-
-    Attributes
-    ----------
-    name : str
-        E.g. ``"generator"``, ``"classifier-lenet"``, ``"measure-lenet"``.
-    key : str
-        The stage's cache key.
-    status : {"computed", "loaded", "resumed"}
-        ``resumed``: a partially done stage was continued.
-    seconds : float
-        Wall time spent in this invocation.
-    detail : dict
-        Stage-specific counters (chunks computed and loaded, resumed epoch, ...).
-    """
-
-    name: str
-    key: str
-    status: str
-    seconds: float
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key, "status": self.status, "seconds": self.seconds, **self.detail}
-
-
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     """The torch device for ``spec`` (``auto``, ``cpu``, ``cuda``, ``cuda:<n>``).
 
@@ -128,64 +93,6 @@ def _freeze(module: nn.Module) -> nn.Module:
     return module
 
 
-def _attacks(cfg: ExperimentConfig) -> tuple[Any, Any]:
-    """DeepFool for image space and for latent space (no box on z)."""
-    from ..attacks import DeepFool
-
-    max_iter = cfg.max_iter or 50
-    image_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=max_iter, refine=cfg.refine)
-    latent_attack = DeepFool(norm="l2", overshoot=cfg.overshoot, max_iter=max_iter, refine=cfg.refine)
-    return image_attack, latent_attack
-
-
-def _per_sample(result: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distances (float64, ``inf`` where the attack failed) and success flags of a measurement."""
-    distances = torch.as_tensor(result.distances).detach().to("cpu", torch.float64).reshape(-1)
-    success = torch.as_tensor(result.success).detach().to("cpu").reshape(-1).bool()
-    if distances.numel() != n or success.numel() != n:
-        raise RuntimeError(f"measurement returned {distances.numel()} distances for {n} samples")
-    return torch.where(success, distances, torch.full_like(distances, math.inf)), success
-
-
-def measure_chunk(
-    classifier: nn.Module, generator: nn.Module, z: torch.Tensor, attacks: tuple[Any, Any], *, keep: int = 0
-) -> dict[str, torch.Tensor]:
-    """r_Z, r_in and r_unc (DeepFool) plus labels and image norms for one chunk of latents.
-
-    Returns CPU tensors: ``labels`` (f(g(z))), ``image_norms`` (``||g(z)||_2``),
-    ``r_z``, ``r_in``, ``r_unc`` (float64; ``inf`` where the attack failed), the
-    success flags ``ok_z``, ``ok_in``, ``ok_unc``, and for the first ``keep`` samples
-    the adversarial points found (``adv_x``: images of the unconstrained attack;
-    ``adv_z``: latents of the latent attack) for the report's pictures.
-    """
-    from ..measure import in_distribution_robustness, latent_robustness, unconstrained_robustness
-
-    image_attack, latent_attack = attacks
-    n = z.shape[0]
-    with torch.no_grad():
-        x = generator(z)
-        labels = classifier(x).argmax(dim=1)
-        norms = x.flatten(1).norm(dim=1)
-    unc = unconstrained_robustness(classifier, generator, z, attack=image_attack)
-    lat = latent_robustness(classifier, generator, z, attack=latent_attack)
-    ind = in_distribution_robustness(classifier, generator, z, attack=latent_attack, latent=lat)
-    r_unc, ok_unc = _per_sample(unc, n)
-    r_z, ok_z = _per_sample(lat, n)
-    r_in, ok_in = _per_sample(ind, n)
-    return {
-        "labels": labels.cpu(),
-        "image_norms": norms.to("cpu", torch.float64),
-        "r_z": r_z,
-        "r_in": r_in,
-        "r_unc": r_unc,
-        "ok_z": ok_z,
-        "ok_in": ok_in,
-        "ok_unc": ok_unc,
-        "adv_x": unc.perturbed[:keep].detach().cpu(),
-        "adv_z": lat.perturbed[:keep].detach().cpu(),
-    }
-
-
 class Pipeline:
     """Runs the stages for one resolved configuration, reusing stored outputs.
 
@@ -233,7 +140,7 @@ class Pipeline:
     def data_shape(self) -> dict[str, Any]:
         """Image shape and classes without loading the data (stored once per run directory)."""
         if self._shape is None:
-            key = stage_key("shape", self.fingerprint(), self.cfg.max_train, self.cfg.max_test)
+            key = self._key("shape", self.fingerprint(), self.cfg.max_train, self.cfg.max_test)
             stored = self.store.load("data", key)
             if stored is None:
                 ds = self.dataset()
@@ -242,6 +149,10 @@ class Pipeline:
                     self.store.save("data", key, stored)
             self._shape = stored
         return self._shape
+
+    def _key(self, *parts: Any) -> str:
+        """A stage key: the parts and the versions of isobound and torch."""
+        return stage_key(code_versions(), *parts)
 
     def _data_key(self) -> dict[str, Any]:
         return {"fp": self.fingerprint(), "max_train": self.cfg.max_train, "max_test": self.cfg.max_test}
@@ -279,7 +190,7 @@ class Pipeline:
                 "lr": cfg.generator_lr,
                 "seed": cfg.seed,
             }
-        return stage_key("generator", cfg.generator, cfg.latent_dim, cfg.width_scale, self.data_shape()["image_shape"], source)
+        return self._key("generator", cfg.generator, cfg.latent_dim, cfg.width_scale, self.data_shape()["image_shape"], source)
 
     def build_generator(self) -> nn.Module:
         """An untrained sampling generator ``z -> image`` (the VAE's decoder for ``vae``)."""
@@ -388,7 +299,7 @@ class Pipeline:
         cfg = self.cfg
         _, adversarial = parse_classifier_name(name)
         adv = {"eps": cfg.adv_epsilon, "step": cfg.adv_step, "steps": cfg.adv_steps} if adversarial else None
-        return stage_key(
+        return self._key(
             "classifier",
             name,
             self._data_key(),
@@ -469,181 +380,3 @@ class Pipeline:
         self.store.discard(stage, key + "-partial")
         self._record(stage, key, status, t0, test_error=error, **detail)
         return _freeze(model), out
-
-    # ------------------------------------------------------------------ measurement
-    def latents(self) -> torch.Tensor:
-        """The N measured latent vectors, drawn on the CPU from the run seed (same on every rank/device)."""
-        assert self.cfg.n_samples is not None and self.cfg.latent_dim is not None
-        g = torch.Generator().manual_seed(derive_seed(self.cfg.seed, "latents"))
-        return torch.randn(self.cfg.n_samples, self.cfg.latent_dim, generator=g)
-
-    def measure_key(self, name: str, generator_key: str) -> str:
-        cfg = self.cfg
-        return stage_key(
-            "measure",
-            MEASURE_VERSION,
-            generator_key,
-            self.classifier_key(name),
-            cfg.seed,
-            cfg.n_samples,
-            cfg.latent_dim,
-            cfg.chunk_size,
-            cfg.overshoot,
-            cfg.max_iter,
-            cfg.refine,
-        )
-
-    def run_measure(self, name: str, classifier: nn.Module, generator: nn.Module, generator_key: str) -> dict[str, Any]:
-        """Stage 3: per-sample r_Z, r_in, r_unc on the generated samples, chunk by chunk.
-
-        Each rank measures its share of the chunks; the chunks are gathered so that
-        every rank returns the full, ordered per-sample arrays.
-        """
-        cfg = self.cfg
-        key = self.measure_key(name, generator_key)
-        stage = f"measure-{name}"
-        t0 = time.perf_counter()
-        stored = self.store.load(stage, key)
-        if stored is not None:
-            self._record(stage, key, "loaded", t0)
-            return stored
-        z = self.latents()
-        assert cfg.chunk_size is not None
-        n_chunks = math.ceil(len(z) / cfg.chunk_size)
-        mine = shard_indices(n_chunks, self.dist.rank, self.dist.world_size)
-        attacks = _attacks(cfg)
-        computed = loaded = 0
-        results: dict[int, dict[str, torch.Tensor]] = {}
-        bar: Any = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(mine), desc=f"measure {name}", leave=False, dynamic_ncols=True)
-        for idx in mine:
-            ckey = f"{key}-chunk{idx:05d}"
-            chunk = self.store.load(stage, ckey)
-            if chunk is None:
-                zc = z[idx * cfg.chunk_size : (idx + 1) * cfg.chunk_size].to(self.device)
-                chunk = measure_chunk(classifier, generator, zc, attacks, keep=(cfg.n_examples or 0) if idx == 0 else 0)
-                self.store.save(stage, ckey, chunk)
-                computed += 1
-            else:
-                loaded += 1
-            results[idx] = chunk
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        if self.dist.active:
-            for part in self.dist.all_gather(results):
-                results.update(part)
-        merged: dict[str, Any] = {
-            k: results[0][k] if k.startswith("adv_") else torch.cat([results[i][k] for i in range(n_chunks)])
-            for k in results[0]
-        }
-        merged["seconds"] = time.perf_counter() - t0
-        if self.dist.is_main:
-            self.store.save(stage, key, merged)
-            for i in range(n_chunks):
-                self.store.discard(stage, f"{key}-chunk{i:05d}")
-        self.dist.barrier()
-        status = "computed" if loaded == 0 else "resumed"
-        self._record(stage, key, status, t0, chunks_computed=computed, chunks_loaded=loaded, chunks_total=n_chunks)
-        return merged
-
-    # ------------------------------------------------------------------ modulus
-    def modulus_key(self, generator_key: str, radii: list[float]) -> str:
-        cfg = self.cfg
-        return stage_key(
-            "modulus",
-            generator_key,
-            [float(r).hex() for r in radii],
-            cfg.modulus_samples,
-            cfg.failure_prob,
-            cfg.modulus_confidence,
-            cfg.modulus_restarts,
-            cfg.modulus_steps,
-            cfg.seed,
-        )
-
-    def run_modulus(self, generator: nn.Module, generator_key: str, radii: list[float]) -> dict[str, Any]:
-        """Stage 4: omega of the generator at ``radii`` (with failure probability delta)."""
-        cfg = self.cfg
-        key = self.modulus_key(generator_key, radii)
-        t0 = time.perf_counter()
-        stored = self.store.load("modulus", key)
-        if stored is not None:
-            self._record("modulus", key, "loaded", t0)
-            return stored
-        from ..smoothness import estimate_modulus, required_samples
-
-        kwargs: dict[str, Any] = {
-            "radii": radii,
-            "n_samples": cfg.modulus_samples,
-            "failure_prob": cfg.failure_prob,
-            "confidence": cfg.modulus_confidence,
-            "restarts": cfg.modulus_restarts,
-            "steps": cfg.modulus_steps,
-            "seed": derive_seed(cfg.seed, "modulus"),
-        }
-        assert cfg.latent_dim is not None and cfg.failure_prob is not None and cfg.modulus_confidence is not None
-        omega = estimate_modulus(generator, cfg.latent_dim, progress=self.progress, **kwargs)
-        out = {
-            "radii": [float(r) for r in np.asarray(omega.radii, dtype=np.float64)],
-            "values": [float(v) for v in np.asarray(omega.values, dtype=np.float64)],
-            "failure_prob": float(omega.failure_prob),
-            "requested_radii": [float(r) for r in radii],
-            "settings": {
-                **{k: v for k, v in kwargs.items() if k != "radii"},
-                "n_samples": cfg.modulus_samples or required_samples(cfg.failure_prob, cfg.modulus_confidence, len(radii)),
-            },
-            "repr": repr(omega),
-            "seconds": time.perf_counter() - t0,
-        }
-        self.store.save("modulus", key, out)
-        self._record("modulus", key, "computed", t0)
-        return out
-
-    # ------------------------------------------------------------------ examples
-    def run_examples(
-        self,
-        classifiers: dict[str, nn.Module],
-        generator: nn.Module,
-        generator_key: str,
-        measures: dict[str, dict[str, Any]],
-    ) -> dict[str, Any]:
-        """Stage 5: sample grid plus original / adversarial triples for the report's pictures.
-
-        The adversarial points come from the measurement (its first chunk keeps them),
-        so no attack runs here.
-        """
-        cfg = self.cfg
-        key = stage_key("examples", generator_key, [self.measure_key(n, generator_key) for n in classifiers], cfg.n_examples)
-        t0 = time.perf_counter()
-        stored = self.store.load("examples", key)
-        if stored is not None:
-            self._record("examples", key, "loaded", t0)
-            return stored
-        z = self.latents()
-        with torch.no_grad():
-            samples = generator(z[:64].to(self.device)).cpu()
-        per: dict[str, Any] = {}
-        for name, clf in classifiers.items():
-            adv_x = measures[name]["adv_x"].to(self.device)
-            adv_z = measures[name]["adv_z"].to(self.device)
-            n = min(len(adv_x), len(adv_z))
-            with torch.no_grad():
-                x = generator(z[:n].to(self.device))
-                x_in = generator(adv_z[:n])
-                per[name] = {
-                    "x": x.cpu(),
-                    "x_unc": adv_x[:n].clamp(0, 1).cpu(),
-                    "x_in": x_in.cpu(),
-                    "label": clf(x).argmax(1).cpu(),
-                    "label_unc": clf(adv_x[:n]).argmax(1).cpu(),
-                    "label_in": clf(x_in).argmax(1).cpu(),
-                }
-        out = {"samples": samples, "pairs": per}
-        self.store.save("examples", key, out)
-        self._record("examples", key, "computed", t0)
-        return out

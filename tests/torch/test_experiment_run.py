@@ -22,7 +22,7 @@ pytest.importorskip("isobound_torch.smoothness")
 
 from isobound_torch import cli  # noqa: E402
 from isobound_torch.data import write_fake_cifar10, write_fake_svhn  # noqa: E402
-from isobound_torch.experiment import ExperimentConfig, run, stages  # noqa: E402
+from isobound_torch.experiment import ExperimentConfig, evaluation, run, stages  # noqa: E402
 from isobound_torch.experiment.distributed import DistContext  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -154,7 +154,7 @@ def test_interrupted_measurement_loses_no_finished_chunk(
     for rec in digits_run.stages:
         if rec.name.startswith("measure-"):
             (run_dir / "stages" / f"{rec.name}-{rec.key}.pt").unlink()
-    real = stages.measure_chunk
+    real = evaluation.latent_chunk
     calls = {"n": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -163,10 +163,10 @@ def test_interrupted_measurement_loses_no_finished_chunk(
             raise KeyboardInterrupt("simulated kill")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stages, "measure_chunk", flaky)
+    monkeypatch.setattr(evaluation, "latent_chunk", flaky)
     with pytest.raises(KeyboardInterrupt):
         run(_smoke(run_dir))
-    monkeypatch.setattr(stages, "measure_chunk", real)
+    monkeypatch.setattr(evaluation, "latent_chunk", real)
     resumed = run(_smoke(run_dir))
     assert resumed.statuses()["measure-lenet"] == "loaded"
     cnn = resumed.stage("measure-cnn")

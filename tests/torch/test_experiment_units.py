@@ -17,7 +17,7 @@ from isobound_torch import cli  # noqa: E402
 from isobound_torch.experiment import ExperimentConfig  # noqa: E402
 from isobound_torch.experiment import report as rep  # noqa: E402
 from isobound_torch.experiment.distributed import DistContext, setup_distributed, shard_indices  # noqa: E402
-from isobound_torch.experiment.pipeline import _merge_radii, compute_bounds  # noqa: E402
+from isobound_torch.experiment.evaluation import _merge_radii, compute_bounds  # noqa: E402
 from isobound_torch.experiment.stages import resolve_device  # noqa: E402
 from isobound_torch.experiment.store import RunStore, atomic_write, derive_seed, stage_key  # noqa: E402
 from isobound_torch.experiment.training import PGDSettings, _augment, pgd_linf  # noqa: E402

@@ -1,0 +1,1366 @@
+r"""Measure, bound and report: the half of the pipeline that works on *any* models.
+
+``isobound experiment`` trains a generator and classifiers and hands them here;
+:func:`isobound_torch.evaluate` hands the user's own models here. Either way the
+same stages run, each stored under ``<run_dir>/stages`` with a key that hashes
+its settings, the keys of the models it uses and the versions of isobound and
+torch (:mod:`.store`):
+
+1. ``measure-<name>``: on N latents ``z ~ N(0, I_d)``, the latent attack on
+   ``f o g`` gives :math:`r_Z` (always l2) and the latent move whose image
+   length is :math:`r_{in}` (stored in l2 and in l-infinity), plus the labels
+   ``f(g(z))`` and the image norms; chunk by chunk (each chunk is a checkpoint
+   and a unit of distributed work);
+2. ``unc-<name>-<norm>``: the image-space attack in each requested norm gives
+   :math:`r_{unc}`, chunk by chunk;
+3. ``modulus-<norm>``: the generator's modulus :math:`\omega` in that image
+   norm, with its failure probability :math:`\delta` (or a modulus the caller
+   gives);
+4. ``examples``: a few original / adversarial pairs and a grid of samples;
+5. the report (always re-rendered): one table per norm, the robust-accuracy
+   ceilings at each epsilon, audits corrected for multiplicity, the
+   confidence of every bound, RobustBench-shaped records, plots.
+
+Models enter only through their stage keys: what the keys are made of is the
+caller's business (training settings for the experiment; weights and
+output fingerprints for :func:`isobound_torch.evaluate`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fractions
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import report as rep
+from .distributed import DistContext, shard_indices
+from .store import RunStore, atomic_write, code_versions, derive_seed, remove_stale, stage_key
+
+__all__ = [
+    "DEFAULT_RADII",
+    "IMAGE_NORMS",
+    "EvaluationSettings",
+    "EvaluationResult",
+    "Evaluator",
+    "StageRecord",
+    "compute_bounds",
+    "latent_chunk",
+    "image_chunk",
+    "parse_norms",
+    "parse_epsilons",
+]
+
+log = logging.getLogger("isobound_torch.experiment")
+_EPS = float(np.finfo(np.float64).eps)
+
+#: Latent radii where omega is measured by default (the radii the bounds need are added).
+DEFAULT_RADII = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5)
+#: Image norms the evaluation supports (the latent side is always l2).
+IMAGE_NORMS = ("l2", "linf")
+#: Version tag of the measurement code; part of the measurement keys.
+MEASURE_VERSION = 3
+#: How omega can be obtained; ``certified`` is wired in once a certified modulus exists.
+MODULUS_METHODS = ("estimate", "given")
+
+
+# ---------------------------------------------------------------------------------------
+# settings
+# ---------------------------------------------------------------------------------------
+
+
+def parse_norms(value: Any, name: str = "norms") -> tuple[str, ...]:
+    """Image norms from ``"l2,linf"`` or a sequence of names; order kept, repeats dropped.
+
+    Examples
+    --------
+    >>> parse_norms("linf, l2"), parse_norms(["l2"])
+    (('linf', 'l2'), ('l2',))
+    """
+    items: list[Any]
+    if isinstance(value, str):
+        items = [p.strip() for p in value.split(",") if p.strip()]
+    elif isinstance(value, Sequence):
+        items = list(value)
+    else:
+        raise TypeError(f"{name} must be a string such as 'l2,linf' or a sequence of norm names, got {name}={value!r}")
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or item.lower() not in IMAGE_NORMS:
+            raise ValueError(f"{name} must name image norms among {', '.join(IMAGE_NORMS)}, got {name}={value!r} ({item!r})")
+        if item.lower() not in out:
+            out.append(item.lower())
+    if not out:
+        raise ValueError(f"{name} must name at least one image norm, got {name}={value!r}")
+    return tuple(out)
+
+
+def _parse_number(item: Any, name: str, whole: Any) -> float:
+    if isinstance(item, bool):
+        raise TypeError(f"{name} must hold numbers, got {name}={whole!r} ({item!r})")
+    if isinstance(item, str):
+        text = item.strip()
+        try:
+            value = float(fractions.Fraction(text))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(
+                f"{name} must hold numbers or fractions such as 8/255, got {name}={whole!r} ({item!r})"
+            ) from None
+    elif isinstance(item, (int, float, np.integer, np.floating)):
+        value = float(item)
+    else:
+        raise TypeError(f"{name} must hold numbers or fractions such as '8/255', got {name}={whole!r} ({item!r})")
+    return value
+
+
+def parse_epsilons(value: Any, name: str = "epsilons") -> tuple[float, ...]:
+    """Image-space radii from ``"8/255,0.5"`` or a sequence of numbers; sorted, each finite and > 0.
+
+    Examples
+    --------
+    >>> parse_epsilons("0.5, 8/255")
+    (0.03137254901960784, 0.5)
+    >>> parse_epsilons(())
+    ()
+    """
+    if isinstance(value, str):
+        items: list[Any] = [p for p in value.split(",") if p.strip()]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        items = [value]
+    elif isinstance(value, Sequence):
+        items = list(value)
+    else:
+        raise TypeError(f"{name} must be numbers or a string such as '8/255,0.5', got {name}={value!r}")
+    out = set()
+    for item in items:
+        v = _parse_number(item, name, value)
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be finite numbers > 0, got {name}={value!r} ({item!r})")
+        out.add(v)
+    return tuple(sorted(out))
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+    return int(value)
+
+
+def _check_prob(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {name}={value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Settings of the measure / bound / report stages (validated on construction).
+
+    Parameters
+    ----------
+    latent_dim : int
+        d, the dimension of the Gaussian latents.
+    n_samples : int
+        N, the number of generated samples whose robustness is measured.
+    norms : tuple of str
+        Image norms (``"l2"``, ``"linf"``); one table, one omega and one
+        image-space attack each. The first is the report's primary norm.
+    epsilons : tuple of float
+        Image-space radii of the robust-accuracy ceiling rows.
+    latent_prior : {"normal", "uniform"}
+        Recorded in the report; the caller has already turned a uniform-latent
+        generator into one on Gaussian latents.
+    seed : int
+        Run seed; every stage derives its own.
+    chunk_size : int
+        Samples per measurement checkpoint.
+    overshoot, max_iter, refine
+        DeepFool settings (when no attack objects are given).
+    quantile : float
+        The reported quantile (0.25 in the paper).
+    failure_prob, modulus_confidence : float
+        delta of the estimated modulus and the confidence of the estimate.
+    modulus_samples, modulus_restarts, modulus_steps
+        Budget of the omega estimate.
+    modulus_method : {"estimate", "given"}
+        Projected gradient ascent, or a modulus passed in by the caller.
+    radii : tuple of float
+        Latent radii where omega is estimated (plus those the bounds need).
+    audit_confidence : float
+        Family-wise confidence of all the report's audits together (Bonferroni).
+    ci_level : float
+        Level of the quantile intervals and of the proportion box.
+    n_examples : int
+        Pairs kept for the pictures.
+    progress : bool
+        Progress bars.
+    """
+
+    latent_dim: int
+    n_samples: int = 1000
+    norms: tuple[str, ...] = ("l2",)
+    epsilons: tuple[float, ...] = ()
+    latent_prior: str = "normal"
+    seed: int = 0
+    chunk_size: int = 250
+    overshoot: float = 0.02
+    max_iter: int = 50
+    refine: bool = True
+    quantile: float = 0.25
+    failure_prob: float = 0.01
+    modulus_confidence: float = 0.99
+    modulus_samples: int | None = None
+    modulus_restarts: int = 2
+    modulus_steps: int = 10
+    modulus_method: str = "estimate"
+    radii: tuple[float, ...] = DEFAULT_RADII
+    audit_confidence: float = 0.99
+    ci_level: float = 0.95
+    n_examples: int = 4
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "norms", parse_norms(self.norms))
+        object.__setattr__(self, "epsilons", parse_epsilons(self.epsilons))
+        for name, minimum in (("latent_dim", 1), ("n_samples", 1), ("chunk_size", 1), ("max_iter", 1),
+                              ("modulus_restarts", 1), ("modulus_steps", 1), ("n_examples", 0), ("seed", 0)):
+            _check_int(name, getattr(self, name), minimum)
+        if self.modulus_samples is not None:
+            _check_int("modulus_samples", self.modulus_samples, 1)
+        for name in ("quantile", "failure_prob", "modulus_confidence", "audit_confidence", "ci_level"):
+            _check_prob(name, getattr(self, name))
+        if self.quantile + self.failure_prob >= 1:
+            raise ValueError(
+                f"quantile + failure_prob must be below 1 (the image-space bound needs the latent quantile "
+                f"at quantile + failure_prob), got {self.quantile} + {self.failure_prob}"
+            )
+        if self.latent_prior not in ("normal", "uniform"):
+            raise ValueError(f"latent_prior must be 'normal' or 'uniform', got latent_prior={self.latent_prior!r}")
+        if self.modulus_method not in MODULUS_METHODS:
+            raise ValueError(
+                f"modulus_method must be one of {', '.join(MODULUS_METHODS)}, got modulus_method={self.modulus_method!r}"
+            )
+        radii = tuple(float(r) for r in self.radii)
+        if not radii or any(not math.isfinite(r) or r <= 0 for r in radii):
+            raise ValueError(f"radii must be finite positive numbers, got radii={self.radii!r}")
+        object.__setattr__(self, "radii", radii)
+        if not isinstance(self.overshoot, (int, float)) or isinstance(self.overshoot, bool) or not (
+            math.isfinite(self.overshoot) and self.overshoot >= 0
+        ):
+            raise ValueError(f"overshoot must be a finite number >= 0, got overshoot={self.overshoot!r}")
+        for name in ("refine", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {name}={getattr(self, name)!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f: (list(v) if isinstance(v, tuple) else v) for f, v in self.__dict__.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# records and results
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class StageRecord:
+    """What happened to one stage in this invocation.
+
+    Attributes
+    ----------
+    name : str
+        E.g. ``"generator"``, ``"classifier-lenet"``, ``"measure-lenet"``, ``"unc-lenet-l2"``.
+    key : str
+        The stage's cache key.
+    status : {"computed", "loaded", "resumed", "given"}
+        ``loaded``: reused from the run directory (same settings and code
+        versions); ``resumed``: a partially done stage was continued;
+        ``given``: supplied by the caller (a modulus passed in).
+    seconds : float
+        Wall time spent in this invocation.
+    detail : dict
+        Stage-specific counters (chunks computed and loaded, resumed epoch, ...).
+    """
+
+    name: str
+    key: str
+    status: str
+    seconds: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "key": self.key, "status": self.status, "seconds": self.seconds, **self.detail}
+
+
+@dataclass
+class EvaluationResult:
+    """What an evaluation returns (also the base of the experiment's result).
+
+    Attributes
+    ----------
+    run_dir : Path or None
+        The run directory (``None`` when nothing was written).
+    report : dict
+        The JSON report (empty on ranks other than 0): settings, versions,
+        per-classifier values for every norm, ceilings, audits, confidence
+        accounting, RobustBench-shaped records, per-sample values.
+    table : str
+        The Markdown tables (one per norm, then the ceiling tables).
+    tables : dict
+        ``{norm: the paper-layout Markdown table}``.
+    stages : list of StageRecord
+        What each stage did in this invocation.
+    files : dict
+        Report files by role (``report_md``, ``report_json``, ``cdf_<name>``, ...).
+    rank : int
+        This process's rank (0 for a plain run).
+    """
+
+    run_dir: Path | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    table: str = ""
+    tables: dict[str, str] = field(default_factory=dict)
+    stages: list[StageRecord] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    rank: int = 0
+    _plotters: dict[str, Callable[[Path | None], Any]] = field(default_factory=dict, repr=False)
+
+    def stage(self, name: str) -> StageRecord:
+        """The record of stage ``name`` (e.g. ``"generator"``, ``"measure-lenet"``)."""
+        for rec in self.stages:
+            if rec.name == name:
+                return rec
+        raise KeyError(f"no stage named {name!r}; stages: {[r.name for r in self.stages]}")
+
+    def statuses(self) -> dict[str, str]:
+        """``{stage name: status}``."""
+        return {r.name: r.status for r in self.stages}
+
+    @property
+    def ceilings(self) -> dict[str, list[dict[str, Any]]]:
+        """``{norm: [one row per epsilon]}`` (see :func:`.report.ceiling_table`)."""
+        return dict(self.report.get("ceilings", {}))
+
+    @property
+    def audits(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{classifier: {"z": audit, "<norm>/in": audit, "<norm>/unc": audit}}``."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, c in self.report.get("classifiers", {}).items():
+            out[name] = {"z": c["audit"]["z"]}
+            for norm, per in c["norms"].items():
+                out[name][f"{norm}/in"] = per["audit"]["in"]
+                out[name][f"{norm}/unc"] = per["audit"]["unc"]
+        return out
+
+    @property
+    def per_sample(self) -> dict[str, dict[str, Any]]:
+        """``{classifier: per-sample labels and distances}`` (``None`` for a failed attack)."""
+        return {n: c["per_sample"] for n, c in self.report.get("classifiers", {}).items()}
+
+    @property
+    def robustbench(self) -> list[dict[str, Any]]:
+        """The RobustBench-shaped records (:func:`.report.robustbench_records`)."""
+        return list(self.report.get("robustbench", []))
+
+    def figures(self) -> dict[str, Any]:
+        """The report's plots as matplotlib Figures, by role (drawn on demand)."""
+        return {role: draw(None) for role, draw in self._plotters.items()}
+
+    def to_json(self) -> str:
+        """The report as strict JSON text."""
+        return json.dumps(rep.json_ready(self.report), indent=1, allow_nan=False)
+
+
+# ---------------------------------------------------------------------------------------
+# bounds
+# ---------------------------------------------------------------------------------------
+
+
+def compute_bounds(
+    class_props: dict[str, np.ndarray],
+    n_classes: int,
+    latent_dim: int,
+    quantile: float,
+    failure_prob: float,
+    *,
+    n_samples: int | None = None,
+    confidence: float | None = None,
+) -> tuple[dict[str, Any], Any, list[float]]:
+    """Latent bounds per classifier and for K equiprobable classes, and the omega radii they need.
+
+    Returns ``(latent_bounds, equiprobable_bound, needed_radii)`` where ``needed_radii``
+    are the latent quantiles at ``quantile + failure_prob`` (rounded up a little, so the
+    image-space quantile ``omega(latent.ppf(q + delta))`` reads omega at or below a
+    measured radius).
+
+    With ``n_samples`` and ``confidence``, each classifier's proportions (estimated
+    from ``n_samples`` generated points) are replaced by the conservative vector of
+    :func:`isobound_torch.measure.conservative_proportions`: its bound holds with
+    probability ``confidence`` over the sampling, where the point estimate's bound
+    could claim more than the data prove.
+    """
+    import isobound as ib
+
+    from ..measure import conservative_proportions
+
+    if (n_samples is None) != (confidence is None):
+        raise ValueError("give both n_samples and confidence, or neither")
+    if n_samples is not None and confidence is not None:
+        class_props = {
+            name: conservative_proportions(np.rint(p * n_samples).astype(np.int64), confidence)
+            for name, p in class_props.items()
+        }
+    bounds = {name: ib.IsoperimetricBound(p[p > 0] / p[p > 0].sum(), normalize=True) for name, p in class_props.items()}
+    equi = ib.IsoperimetricBound.equiprobable(n_classes)
+    target = min((quantile + failure_prob) * (1 + 8 * _EPS), 1.0)
+    needed = []
+    for b in [*bounds.values(), equi]:
+        t = float(b.ppf(target))
+        if math.isfinite(t) and t > 0:
+            needed.append(t)
+    return bounds, equi, needed
+
+
+def _merge_radii(base: Sequence[float], needed: list[float]) -> list[float]:
+    out = sorted(set(float(r) for r in base) | set(needed))
+    merged: list[float] = []
+    for r in out:  # drop near-duplicates (a needed radius wins over a grid radius)
+        if merged and r - merged[-1] <= 1e-9 * r:
+            merged[-1] = max(merged[-1], r)
+        else:
+            merged.append(r)
+    return merged
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+# ---------------------------------------------------------------------------------------
+# one chunk of measurements
+# ---------------------------------------------------------------------------------------
+
+
+def _per_sample(result: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances (float64, ``inf`` where the attack failed) and success flags of a measurement."""
+    distances = torch.as_tensor(result.distances).detach().to("cpu", torch.float64).reshape(-1)
+    success = torch.as_tensor(result.success).detach().to("cpu").reshape(-1).bool()
+    if distances.numel() != n or success.numel() != n:
+        raise RuntimeError(f"measurement returned {distances.numel()} distances for {n} samples")
+    return torch.where(success, distances, torch.full_like(distances, math.inf)), success
+
+
+def check_images(x: Any, n: int, where: str) -> torch.Tensor:
+    """Generator output: a floating tensor ``(n, ...)`` with no NaN or inf, else a ``ValueError``."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        kind = f"a {x.dtype} tensor" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"the generator must return a floating-point tensor of images, got {kind} ({where})")
+    if x.dim() < 2 or x.shape[0] != n:
+        raise ValueError(
+            f"the generator must return a batch of {n} images, shape ({n}, ...), got shape {tuple(x.shape)} ({where})"
+        )
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        rows = bad.flatten(1).any(dim=1).nonzero().flatten()[:5].tolist()
+        raise ValueError(
+            f"the generator returned NaN or inf for {int(bad.flatten(1).any(dim=1).sum())} of {n} latents "
+            f"({where}; first rows {rows})"
+        )
+    return x
+
+
+def latent_chunk(
+    classifier: Any, generator: Any, z: torch.Tensor, attack: Any, *, keep: int = 0, where: str = "chunk"
+) -> dict[str, torch.Tensor]:
+    """The latent side of one chunk: labels, r_Z, r_in (l2 and l-infinity), image norms.
+
+    Returns CPU tensors ``labels`` (f(g(z))), ``r_z``, ``ok_z``, ``r_in`` and
+    ``r_in_linf`` (the image length of the latent move, float64, ``inf`` where
+    the attack failed), ``ok_in``, ``image_norms`` and ``image_norms_linf``
+    (``||g(z)||``), and the first ``keep`` adversarial latents ``adv_z``.
+    """
+    from ..measure import in_distribution_robustness, latent_robustness
+
+    n = z.shape[0]
+    with torch.no_grad():
+        check_images(generator(z), n, where)
+    lat = latent_robustness(classifier, generator, z, attack=attack)
+    r_z, ok_z = _per_sample(lat, n)
+    out: dict[str, torch.Tensor] = {"labels": lat.labels.detach().cpu(), "r_z": r_z, "ok_z": ok_z}
+    for norm in IMAGE_NORMS:
+        ind = in_distribution_robustness(classifier, generator, z, latent=lat, norm=norm)
+        suffix = "" if norm == "l2" else f"_{norm}"
+        out[f"r_in{suffix}"], ok_in = _per_sample(ind, n)
+        out[f"image_norms{suffix}"] = torch.as_tensor(ind.image_norms).to("cpu", torch.float64)
+    out["ok_in"] = ok_in
+    out["adv_z"] = lat.perturbed[:keep].detach().cpu()
+    return out
+
+
+def image_chunk(
+    classifier: Any, generator: Any, z: torch.Tensor, attack: Any, *, keep: int = 0, where: str = "chunk"
+) -> dict[str, torch.Tensor]:
+    """The image side of one chunk: r_unc in the attack's norm, success flags, first ``keep`` adversarial images."""
+    from ..measure import unconstrained_robustness
+
+    n = z.shape[0]
+    with torch.no_grad():
+        check_images(generator(z), n, where)
+    unc = unconstrained_robustness(classifier, generator, z, attack=attack)
+    r_unc, ok_unc = _per_sample(unc, n)
+    return {"r_unc": r_unc, "ok_unc": ok_unc, "labels": unc.labels.detach().cpu(), "adv_x": unc.perturbed[:keep].detach().cpu()}
+
+
+# ---------------------------------------------------------------------------------------
+# the stages
+# ---------------------------------------------------------------------------------------
+
+
+def _attack_key(attack: Any) -> str:
+    return f"{type(attack).__module__}.{type(attack).__qualname__}:{attack!r}"
+
+
+class Evaluator:
+    """Runs the measure / modulus / examples / report stages, reusing stored outputs.
+
+    Parameters
+    ----------
+    settings : EvaluationSettings
+    store : RunStore
+        Where stage outputs live (a :class:`.store.MemoryStore` writes nothing).
+    dist : DistContext
+        Distributed context (a one-process context for plain runs).
+    device : torch.device
+        Where the latents go (the models must already be there).
+    dtype : torch.dtype
+        dtype of the latents (that of the generator).
+    records : list of StageRecord, optional
+        Where to append stage records (the experiment shares its list).
+    attacks : mapping, optional
+        ``{norm: attack}`` for the image-space attacks and ``"latent"`` for the
+        latent one; DeepFool with the settings' options by default. Any attack
+        with DeepFool's call contract works; its ``repr`` is part of the keys.
+    moduli : mapping, optional
+        ``{norm: isobound modulus}`` given by the caller (``modulus_method="given"``).
+    """
+
+    def __init__(
+        self,
+        settings: EvaluationSettings,
+        *,
+        store: RunStore,
+        dist: DistContext,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        records: list[StageRecord] | None = None,
+        attacks: Mapping[str, Any] | None = None,
+        moduli: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.dist = dist
+        self.device = device
+        self.dtype = dtype
+        self.records: list[StageRecord] = records if records is not None else []
+        self.attacks = self._default_attacks()
+        if attacks:
+            self.attacks.update(attacks)
+        self.moduli = dict(moduli or {})
+        if settings.modulus_method == "given":
+            missing = [n for n in settings.norms if n not in self.moduli]
+            if missing:
+                raise ValueError(f"modulus_method='given' needs a modulus for every norm; missing {missing}")
+
+    def _default_attacks(self) -> dict[str, Any]:
+        from ..attacks import DeepFool
+
+        s = self.settings
+        opts = {"overshoot": s.overshoot, "max_iter": s.max_iter, "refine": s.refine}
+        out: dict[str, Any] = {norm: DeepFool(norm=norm, **opts) for norm in IMAGE_NORMS}
+        out["latent"] = DeepFool(norm="l2", **opts)
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def progress(self) -> bool:
+        return self.settings.progress and self.dist.is_main
+
+    def _key(self, *parts: Any) -> str:
+        return stage_key(code_versions(), *parts)
+
+    def _record(self, name: str, key: str, status: str, t0: float, **detail: Any) -> StageRecord:
+        rec = StageRecord(name, key, status, time.perf_counter() - t0, detail)
+        self.records.append(rec)
+        log.info("stage %-24s %-8s %6.1fs  [%s]", name, status, rec.seconds, key)
+        return rec
+
+    def latents(self) -> torch.Tensor:
+        """The N measured latents, drawn on the CPU from the run seed (same on every rank and device)."""
+        s = self.settings
+        g = torch.Generator().manual_seed(derive_seed(s.seed, "latents"))
+        return torch.randn(s.n_samples, s.latent_dim, generator=g).to(self.dtype)
+
+    def _sample_key(self) -> dict[str, Any]:
+        s = self.settings
+        return {"seed": s.seed, "n": s.n_samples, "d": s.latent_dim, "chunk": s.chunk_size, "dtype": str(self.dtype)}
+
+    def _chunked(
+        self,
+        stage: str,
+        key: str,
+        compute: Callable[[torch.Tensor, int, str], dict[str, torch.Tensor]],
+    ) -> dict[str, Any]:
+        """A per-sample stage in chunks: each chunk is stored at once; under torchrun ranks share them."""
+        s = self.settings
+        t0 = time.perf_counter()
+        stored = self.store.load(stage, key)
+        if stored is not None:
+            self._record(stage, key, "loaded", t0)
+            return stored  # type: ignore[no-any-return]
+        z = self.latents()
+        n_chunks = math.ceil(len(z) / s.chunk_size)
+        mine = shard_indices(n_chunks, self.dist.rank, self.dist.world_size)
+        computed = loaded = 0
+        results: dict[int, dict[str, torch.Tensor]] = {}
+        bar: Any = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(mine), desc=stage, leave=False, dynamic_ncols=True)
+        for idx in mine:
+            ckey = f"{key}-chunk{idx:05d}"
+            chunk = self.store.load(stage, ckey)
+            if chunk is None:
+                lo = idx * s.chunk_size
+                zc = z[lo : lo + s.chunk_size].to(self.device)
+                where = f"latents {lo}..{lo + zc.shape[0] - 1} of {stage}"
+                chunk = compute(zc, s.n_examples if idx == 0 else 0, where)
+                self.store.save(stage, ckey, chunk)
+                computed += 1
+            else:
+                loaded += 1
+            results[idx] = chunk
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if self.dist.active:
+            for part in self.dist.all_gather(results):
+                results.update(part)
+        merged: dict[str, Any] = {
+            k: results[0][k] if k.startswith("adv_") else torch.cat([results[i][k] for i in range(n_chunks)])
+            for k in results[0]
+        }
+        merged["seconds"] = time.perf_counter() - t0
+        if self.dist.is_main:
+            self.store.save(stage, key, merged)
+            for i in range(n_chunks):
+                self.store.discard(stage, f"{key}-chunk{i:05d}")
+        self.dist.barrier()
+        status = "computed" if loaded == 0 else "resumed"
+        self._record(stage, key, status, t0, chunks_computed=computed, chunks_loaded=loaded, chunks_total=n_chunks)
+        return merged
+
+    # ------------------------------------------------------------------ measurements
+    def measure_key(self, name: str, generator_key: str, classifier_key: str) -> str:
+        return self._key(
+            "measure", MEASURE_VERSION, generator_key, classifier_key, self._sample_key(), _attack_key(self.attacks["latent"])
+        )
+
+    def run_measure(self, name: str, classifier: Any, generator: Any, generator_key: str, classifier_key: str) -> dict[str, Any]:
+        """Stage ``measure-<name>``: labels, r_Z, r_in (l2, l-infinity) and image norms per sample."""
+        attack = self.attacks["latent"]
+
+        def compute(z: torch.Tensor, keep: int, where: str) -> dict[str, torch.Tensor]:
+            return latent_chunk(classifier, generator, z, attack, keep=keep, where=where)
+
+        return self._chunked(f"measure-{name}", self.measure_key(name, generator_key, classifier_key), compute)
+
+    def unc_key(self, name: str, norm: str, generator_key: str, classifier_key: str) -> str:
+        return self._key("unc", MEASURE_VERSION, norm, generator_key, classifier_key, self._sample_key(), _attack_key(self.attacks[norm]))
+
+    def run_unc(
+        self, name: str, norm: str, classifier: Any, generator: Any, generator_key: str, classifier_key: str
+    ) -> dict[str, Any]:
+        """Stage ``unc-<name>-<norm>``: r_unc per sample by the image-space attack in ``norm``."""
+        attack = self.attacks[norm]
+        if getattr(attack, "norm", norm) != norm:
+            raise ValueError(f"the attack for norm {norm!r} measures in {attack.norm!r}: {attack!r}")
+
+        def compute(z: torch.Tensor, keep: int, where: str) -> dict[str, torch.Tensor]:
+            return image_chunk(classifier, generator, z, attack, keep=keep, where=where)
+
+        return self._chunked(f"unc-{name}-{norm}", self.unc_key(name, norm, generator_key, classifier_key), compute)
+
+    # ------------------------------------------------------------------ modulus
+    def modulus_key(self, norm: str, generator_key: str, radii: list[float]) -> str:
+        s = self.settings
+        return self._key(
+            "modulus",
+            generator_key,
+            norm,
+            s.modulus_method,
+            [float(r).hex() for r in radii],
+            s.modulus_samples,
+            s.failure_prob,
+            s.modulus_confidence,
+            s.modulus_restarts,
+            s.modulus_steps,
+            s.seed,
+            str(self.dtype),
+        )
+
+    def run_modulus(self, norm: str, generator: Any, generator_key: str, radii: list[float]) -> dict[str, Any]:
+        """Stage ``modulus-<norm>``: omega of the generator in that image norm, with its delta.
+
+        ``modulus_method="estimate"``: :func:`isobound_torch.estimate_modulus`
+        (projected gradient ascent, a lower estimate of each supremum);
+        ``"given"``: the caller's modulus, recorded as such. A certified method
+        plugs in here, with the same output fields.
+        """
+        s = self.settings
+        t0 = time.perf_counter()
+        if s.modulus_method == "given":
+            omega = self.moduli[norm]
+            self._record(f"modulus-{norm}", "-", "given", t0)
+            return {"method": "given", "repr": repr(omega), "failure_prob": float(omega.failure_prob), "object": omega}
+        key = self.modulus_key(norm, generator_key, radii)
+        stage = f"modulus-{norm}"
+        stored = self.store.load(stage, key)
+        if stored is not None:
+            self._record(stage, key, "loaded", t0)
+            return stored  # type: ignore[no-any-return]
+        from ..smoothness import estimate_modulus, required_samples
+
+        kwargs: dict[str, Any] = {
+            "radii": radii,
+            "n_samples": s.modulus_samples,
+            "failure_prob": s.failure_prob,
+            "confidence": s.modulus_confidence,
+            "restarts": s.modulus_restarts,
+            "steps": s.modulus_steps,
+            "seed": derive_seed(s.seed, "modulus"),
+        }
+        omega = estimate_modulus(
+            generator, s.latent_dim, progress=self.progress, norm=norm, device=self.device, dtype=self.dtype, **kwargs
+        )
+        out = {
+            "method": "estimate",
+            "norm": norm,
+            "radii": [float(r) for r in np.asarray(omega.radii, dtype=np.float64)],
+            "values": [float(v) for v in np.asarray(omega.values, dtype=np.float64)],
+            "failure_prob": float(omega.failure_prob),
+            "requested_radii": [float(r) for r in radii],
+            "settings": {
+                **{k: v for k, v in kwargs.items() if k != "radii"},
+                "n_samples": s.modulus_samples or required_samples(s.failure_prob, s.modulus_confidence, len(radii)),
+            },
+            "repr": repr(omega),
+            "seconds": time.perf_counter() - t0,
+        }
+        self.store.save(stage, key, out)
+        self._record(stage, key, "computed", t0)
+        return out
+
+    @staticmethod
+    def modulus_object(info: Mapping[str, Any]) -> Any:
+        """The isobound modulus described by a modulus stage's output."""
+        import isobound as ib
+
+        if "object" in info:
+            return info["object"]
+        return ib.PiecewiseLinear(info["radii"], info["values"], interpolation="step", failure_prob=info["failure_prob"])
+
+    # ------------------------------------------------------------------ examples
+    def run_examples(
+        self,
+        classifiers: Mapping[str, Any],
+        generator: Any,
+        generator_key: str,
+        keys: Mapping[str, str],
+        measures: Mapping[str, Mapping[str, Any]],
+        uncs: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    ) -> dict[str, Any]:
+        """Stage ``examples``: sample grid plus original / adversarial triples for the pictures.
+
+        The adversarial points come from the measurements (their first chunk keeps
+        them), so no attack runs here.
+        """
+        s = self.settings
+        norm = s.norms[0]
+        upstream = [
+            [self.measure_key(n, generator_key, k), self.unc_key(n, norm, generator_key, k)] for n, k in sorted(keys.items())
+        ]
+        key = self._key("examples", generator_key, upstream, s.n_examples)
+        t0 = time.perf_counter()
+        stored = self.store.load("examples", key)
+        if stored is not None:
+            self._record("examples", key, "loaded", t0)
+            return stored  # type: ignore[no-any-return]
+        z = self.latents()
+        with torch.no_grad():
+            samples = generator(z[:64].to(self.device)).detach().cpu()
+        per: dict[str, Any] = {}
+        for name, clf in classifiers.items():
+            adv_x = uncs[name][norm]["adv_x"].to(self.device)
+            adv_z = measures[name]["adv_z"].to(self.device)
+            n = min(len(adv_x), len(adv_z))
+            with torch.no_grad():
+                x = generator(z[:n].to(self.device))
+                x_in = generator(adv_z[:n])
+                per[name] = {
+                    "x": x.cpu(),
+                    "x_unc": adv_x[:n].cpu(),
+                    "x_in": x_in.cpu(),
+                    "label": clf(x).argmax(1).cpu(),
+                    "label_unc": clf(adv_x[:n]).argmax(1).cpu(),
+                    "label_in": clf(x_in).argmax(1).cpu(),
+                }
+        out = {"samples": samples, "pairs": per}
+        self.store.save("examples", key, out)
+        self._record("examples", key, "computed", t0)
+        return out
+
+    # ------------------------------------------------------------------ everything
+    def evaluate(
+        self,
+        generator: Any,
+        generator_key: str,
+        classifiers: Mapping[str, Any],
+        classifier_keys: Mapping[str, str],
+        *,
+        n_classes: int,
+        classifier_info: Mapping[str, Mapping[str, Any]] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        run_dir: Path | None = None,
+        t_start: float | None = None,
+    ) -> EvaluationResult:
+        """Measure every classifier on the generator, bound, audit and report.
+
+        Parameters
+        ----------
+        generator : callable
+            ``g``: Gaussian latents ``(B, d)`` to images, on the device.
+        generator_key : str
+            The generator's stage key (what identifies its weights / behaviour).
+        classifiers : mapping
+            ``{name: f}``; each maps images to ``(B, n_classes)`` logits.
+        classifier_keys : mapping
+            ``{name: stage key}``.
+        n_classes : int
+            K, the number of logits (the equiprobable column's K).
+        classifier_info : mapping, optional
+            ``{name: {"test_error": ..., "clean_acc": ..., ...}}`` shown in the report.
+        meta : mapping, optional
+            Report fields: ``title``, ``dataset`` (``name``, ``classes``, ...),
+            ``models``, ``config``, ``generator_name``.
+        run_dir : Path, optional
+            Where the report files go (``None``: nothing is written).
+        t_start : float, optional
+            ``time.perf_counter()`` at the start of the whole run (for the total).
+        """
+        s = self.settings
+        t_start = time.perf_counter() if t_start is None else t_start
+        names = list(classifiers)
+        measures = {n: self.run_measure(n, classifiers[n], generator, generator_key, classifier_keys[n]) for n in names}
+        uncs = {
+            n: {norm: self.run_unc(n, norm, classifiers[n], generator, generator_key, classifier_keys[n]) for norm in s.norms}
+            for n in names
+        }
+        if not self.dist.is_main:
+            return EvaluationResult(run_dir=run_dir, stages=self.records, rank=self.dist.rank)
+        props = {n: rep.class_proportions(measures[n]["labels"].numpy(), n_classes) for n in names}
+        delta = s.failure_prob if s.modulus_method != "given" else max(float(m.failure_prob) for m in self.moduli.values())
+        latent_bounds, equi, needed = compute_bounds(
+            props, n_classes, s.latent_dim, s.quantile, delta, n_samples=s.n_samples, confidence=s.ci_level
+        )
+        radii = _merge_radii(s.radii, needed)
+        modulus_info = {norm: self.run_modulus(norm, generator, generator_key, radii) for norm in s.norms}
+        omegas = {norm: self.modulus_object(info) for norm, info in modulus_info.items()}
+        examples = self.run_examples(classifiers, generator, generator_key, classifier_keys, measures, uncs)
+        t_report = time.perf_counter()
+        report = _assemble(
+            s, meta or {}, self.device, self.dist, measures, uncs, dict(classifier_info or {}), props,
+            latent_bounds, equi, omegas, modulus_info, {k: _attack_key(v) for k, v in self.attacks.items()},
+            n_classes,
+        )
+        plotters = _plotters(s, report, measures, uncs, latent_bounds, equi, omegas, examples, meta or {})
+        files: dict[str, Path] = {}
+        removed: list[str] = []
+        if run_dir is not None:
+            for role, draw in plotters.items():
+                path = run_dir / f"{role}.png"
+                atomic_write(path, draw)
+                files[role] = path
+            removed = remove_stale(run_dir, {p.name for p in files.values()}, ("cdf_*.png",))
+            for name in removed:
+                log.info("removed %s: a plot of an earlier run that this report does not own", name)
+        self.records.append(StageRecord("report", "-", "computed", time.perf_counter() - t_report, {}))
+        report["stages"] = [r.as_dict() for r in self.records]
+        report["total_seconds"] = time.perf_counter() - t_start
+        report["files"] = {k: str(v.name) for k, v in files.items()}
+        report["removed_files"] = removed
+        if run_dir is not None:
+            atomic_write(run_dir / "report.json", lambda p: p.write_text(rep.write_json(p, report) + "\n", encoding="utf-8"))
+            files["report_json"] = run_dir / "report.json"
+            md = _markdown(report)
+            atomic_write(run_dir / "report.md", lambda p: p.write_text(md, encoding="utf-8"))
+            files["report_md"] = run_dir / "report.md"
+        clean = rep.json_ready(report)
+        return EvaluationResult(
+            run_dir=run_dir,
+            report=clean,
+            table=clean["table_markdown"],
+            tables=dict(clean["tables"]),
+            stages=self.records,
+            files=files,
+            _plotters=plotters,
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------
+
+
+def _omega_text(method: str, delta: float) -> str:
+    if method == "estimate":
+        return f"omega estimated by ascent, delta = {delta:g}"
+    if method == "given":
+        return f"omega given, delta = {delta:g}"
+    return f"omega {method}, delta = {delta:g}"  # pragma: no cover - future methods
+
+
+def _confidence(s: EvaluationSettings, n_classifiers: int, n_audits: int, per_audit: float) -> dict[str, Any]:
+    """One overall confidence for each bound in the report, and which numbers are estimates."""
+    a1 = 1.0 - s.ci_level
+    if s.modulus_method == "estimate":
+        a2, status = 1.0 - s.modulus_confidence, "estimate"
+        why = (
+            "omega is estimated by projected gradient ascent, which can only under-estimate each supremum; "
+            "the image-space bounds and ceilings hold at the stated confidence only if the ascent reached "
+            "the supremum, so they are estimates, not proofs"
+        )
+    else:
+        a2, status = 0.0, "assumed"
+        why = "omega was given by the caller; the image-space numbers hold if that modulus does"
+    return {
+        "proportion_box_level": s.ci_level,
+        "modulus_method": s.modulus_method,
+        "modulus_confidence": s.modulus_confidence if s.modulus_method == "estimate" else None,
+        "failure_prob": s.failure_prob if s.modulus_method == "estimate" else None,
+        "latent_own_status": "proven",
+        "latent_own_confidence": s.ci_level,
+        "latent_equiprobable_status": "exact for a classifier whose predictions are K equiprobable classes",
+        "latent_equiprobable_confidence": 1.0,
+        "image_status": status,
+        "image_own_confidence": 1.0 - a1 - a2,
+        "image_equiprobable_confidence": 1.0 - a2,
+        "simultaneous_own_confidence": max(0.0, 1.0 - n_classifiers * a1 - a2),
+        "image_status_reason": why,
+        "audits": {
+            "n": n_audits,
+            "family_confidence": s.audit_confidence,
+            "per_audit_confidence": per_audit,
+            "correction": "Bonferroni",
+        },
+        "estimates": [
+            "empirical quantiles of measured distances (order statistics; each interval at ci_level on its own)",
+            "measured distances and measured robust accuracy (an attack over-estimates each minimal distance, "
+            "so measured robust accuracy is an upper estimate)",
+        ],
+    }
+
+
+def _assemble(
+    s: EvaluationSettings,
+    meta: Mapping[str, Any],
+    device: torch.device,
+    dist: DistContext,
+    measures: Mapping[str, Mapping[str, Any]],
+    uncs: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    clf_info: Mapping[str, Mapping[str, Any]],
+    props: Mapping[str, np.ndarray],
+    latent_bounds: Mapping[str, Any],
+    equi: Any,
+    omegas: Mapping[str, Any],
+    modulus_info: Mapping[str, Mapping[str, Any]],
+    attack_keys: Mapping[str, str],
+    n_classes: int,
+) -> dict[str, Any]:
+    import isobound as ib
+
+    q = s.quantile
+    names = list(measures)
+    primary = s.norms[0]
+    ez = float(ib.expected_gaussian_norm(s.latent_dim))
+    first = measures[names[0]]
+    image_norms = {"l2": first["image_norms"].numpy(), "linf": first["image_norms_linf"].numpy()}
+    mean_norm = {norm: float(image_norms[norm].mean()) for norm in IMAGE_NORMS}
+    n_audits = len(names) * (1 + 2 * len(s.norms))
+    per_audit = rep.bonferroni_confidence(s.audit_confidence, n_audits)
+    equal = np.full(n_classes, 1.0 / n_classes)
+    classifiers: dict[str, Any] = {}
+    ceilings: dict[str, list[dict[str, Any]]] = {norm: [] for norm in s.norms}
+    equi_images = {norm: equi.through(omegas[norm]) for norm in s.norms}
+    for name in names:
+        m = measures[name]
+        latent = latent_bounds[name]
+        info = dict(clf_info.get(name, {}))
+        test_error = info.get("test_error")
+        r_z = m["r_z"].numpy()
+        z_raw = float(latent.ppf(q))
+        z_emp = rep.empirical_quantile(r_z, q, level=s.ci_level).scaled(1.0 / ez).as_dict()
+        z_audit = ib.audit_robustness(r_z, latent, confidence=per_audit).as_dict()
+        per_norm: dict[str, Any] = {}
+        per_sample: dict[str, Any] = {"label": m["labels"].tolist(), "r_z": r_z}
+        for norm in s.norms:
+            image = latent.through(omegas[norm])
+            r_in = (m["r_in"] if norm == "l2" else m[f"r_in_{norm}"]).numpy()
+            r_unc = uncs[name][norm]["r_unc"].numpy()
+            suffix = "" if norm == "l2" else f"_{norm}"
+            per_sample[f"r_in{suffix}"] = r_in
+            per_sample[f"r_unc{suffix}"] = r_unc
+            dists = {"in": r_in, "unc": r_unc}
+            image_raw = float(image.ppf(q))
+            per_norm[norm] = {
+                "attack": attack_keys[norm],
+                "bound": {"image": image_raw / mean_norm[norm], "image_raw": image_raw},
+                "empirical": {
+                    k: rep.empirical_quantile(v, q, level=s.ci_level).scaled(1.0 / mean_norm[norm]).as_dict()
+                    for k, v in dists.items()
+                },
+                "audit": {k: ib.audit_robustness(v, image, confidence=per_audit).as_dict() for k, v in dists.items()},
+                "success_rate": {"unc": float(uncs[name][norm]["ok_unc"].float().mean())},
+            }
+        classifiers[name] = {
+            **info,
+            "test_error": None if test_error is None else float(test_error),
+            "clean_acc": None if test_error is None else 1.0 - float(test_error),
+            "class_proportions": props[name].tolist(),
+            # the proportions the bound uses: majorizing every vector in the
+            # simultaneous ci_level intervals around the estimate
+            "bound_class_proportions": {
+                "confidence": s.ci_level,
+                "values": [float(v) for v in np.sort(latent.class_probs)[::-1]],
+            },
+            "bound": {
+                "z": z_raw / ez,
+                "z_raw": z_raw,
+                "image": per_norm[primary]["bound"]["image"],
+                "image_raw": per_norm[primary]["bound"]["image_raw"],
+            },
+            "empirical": {"z": z_emp, **per_norm[primary]["empirical"]},
+            "audit": {"z": z_audit, **per_norm[primary]["audit"]},
+            "success_rate": {
+                "z": float(m["ok_z"].float().mean()),
+                "in": float(m["ok_in"].float().mean()),
+                "unc": per_norm[primary]["success_rate"]["unc"],
+            },
+            "norms": per_norm,
+            "per_sample": per_sample,
+        }
+    for norm in s.norms:
+        omega = omegas[norm]
+        delta = float(omega.failure_prob)
+        for eps in s.epsilons:
+            # omega^{-1}(eps) rounded down: a smaller latent radius can only raise a ceiling
+            latent_radius = float(omega.inverse(eps)) * (1.0 - 1e-12)
+            row: dict[str, Any] = {
+                "eps": eps,
+                "eps_text": rep.format_epsilon(eps),
+                "latent_radius": latent_radius,
+                "any_classifier": float(rep.any_classifier_ceiling(equal, latent_radius, delta)),
+                "equiprobable": float(equi_images[norm].sf(eps)),
+                "classifiers": {},
+            }
+            for name in names:
+                c = classifiers[name]
+                r_unc = np.asarray(c["per_sample"]["r_unc" if norm == "l2" else f"r_unc_{norm}"], dtype=np.float64)
+                r_in = np.asarray(c["per_sample"]["r_in" if norm == "l2" else f"r_in_{norm}"], dtype=np.float64)
+                row["classifiers"][name] = {
+                    "ceiling": float(latent_bounds[name].through(omega).sf(eps)),
+                    "measured_robust_acc": float(np.mean(r_unc > eps)),
+                    "measured_in_distribution_robust_acc": float(np.mean(r_in > eps)),
+                }
+            ceilings[norm].append(row)
+    dataset = dict(meta.get("dataset", {}))
+    dataset.setdefault("name", "generated")
+    dataset.setdefault("n_classes", n_classes)
+    dataset.setdefault("classes", [str(k) for k in range(n_classes)])
+    upper = {
+        "n_classes": n_classes,
+        "z_raw": float(equi.ppf(q)),
+        "norms": {
+            norm: {"image_raw": float(equi_images[norm].ppf(q)), "image": float(equi_images[norm].ppf(q)) / mean_norm[norm]}
+            for norm in s.norms
+        },
+    }
+    upper["z"] = upper["z_raw"] / ez
+    upper["image"] = upper["norms"][primary]["image"]
+    upper["image_raw"] = upper["norms"][primary]["image_raw"]
+    modulus_report = {norm: {k: v for k, v in info.items() if k != "object"} for norm, info in modulus_info.items()}
+    for norm, info in modulus_report.items():
+        info.setdefault("interpolation", "step")
+        info["norm"] = norm
+    report: dict[str, Any] = {
+        "title": meta.get("title", "isobound evaluate"),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": rep.versions(),
+        "device": str(device),
+        "world_size": dist.world_size,
+        "dataset": dataset,
+        "models": dict(meta.get("models", {})),
+        "settings": {
+            "quantile": q,
+            "failure_prob": max(float(o.failure_prob) for o in omegas.values()),
+            "n_samples": s.n_samples,
+            "latent_dim": s.latent_dim,
+            "latent_prior": s.latent_prior,
+            "norms": list(s.norms),
+            "epsilons": list(s.epsilons),
+            "expected_latent_norm": ez,
+            "mean_image_norm": mean_norm[primary],
+            "mean_image_norms": {norm: mean_norm[norm] for norm in s.norms},
+            "audit_confidence": s.audit_confidence,
+            "audit_confidence_per_test": per_audit,
+            "n_audits": n_audits,
+            "ci_level": s.ci_level,
+            "modulus_confidence": s.modulus_confidence,
+            "modulus_method": s.modulus_method,
+            "seed": s.seed,
+            "attacks": dict(attack_keys),
+        },
+        "evaluation_settings": s.as_dict(),
+        "modulus": modulus_report,
+        "upper_bound": upper,
+        "classifiers": classifiers,
+        "ceilings": ceilings,
+        "confidence": _confidence(s, len(names), n_audits, per_audit),
+        "image_norms": image_norms[primary],
+    }
+    if "config" in meta:
+        report["config"] = meta["config"]
+    report = rep.json_ready(report)
+    report["tables"] = {norm: rep.markdown_table(report, norm=norm) for norm in s.norms}
+    report["ceiling_tables"] = {norm: rep.ceiling_table(report, norm) for norm in s.norms} if s.epsilons else {}
+    report["robustbench"] = rep.robustbench_records(report)
+    parts: list[str] = []
+    for norm in s.norms:
+        if len(s.norms) > 1:
+            parts.append(f"Image norm {rep.threat_model(norm)}:")
+        parts.append(report["tables"][norm])
+        if s.epsilons:
+            parts.append(report["ceiling_tables"][norm])
+    report["table_markdown"] = "\n\n".join(parts)
+    return report  # type: ignore[no-any-return]
+
+
+def _displayable(images: Any) -> bool:
+    shape = tuple(getattr(images, "shape", ()))
+    return len(shape) == 4 and shape[1] in (1, 3) and shape[2] >= 2 and shape[3] >= 2
+
+
+def _to_unit(images: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    if lo >= 0.0 and hi <= 1.0:
+        return images
+    return (images - lo) / max(hi - lo, 1e-12)
+
+
+def _plotters(
+    s: EvaluationSettings,
+    report: Mapping[str, Any],
+    measures: Mapping[str, Mapping[str, Any]],
+    uncs: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    latent_bounds: Mapping[str, Any],
+    equi: Any,
+    omegas: Mapping[str, Any],
+    examples: Mapping[str, Any],
+    meta: Mapping[str, Any],
+) -> dict[str, Callable[[Path | None], Any]]:
+    """Drawing functions by file role (``cdf_<name>[_<norm>]``, ``samples``, ``pairs``)."""
+    out: dict[str, Callable[[Path | None], Any]] = {}
+    settings = report["settings"]
+    conf = report["confidence"]
+    k = report["upper_bound"]["n_classes"]
+    box = f"{int(round(100 * s.ci_level))}% box"
+    for name in measures:
+        m = measures[name]
+        for norm in s.norms:
+            suffix = "" if norm == "l2" else f"_{norm}"
+            dists = {
+                "z": m["r_z"].numpy(),
+                "in": (m["r_in"] if norm == "l2" else m[f"r_in_{norm}"]).numpy(),
+                "unc": uncs[name][norm]["r_unc"].numpy(),
+            }
+            omega = omegas[norm]
+            otext = _omega_text(s.modulus_method, float(omega.failure_prob))
+            bounds = {"z": latent_bounds[name], "image": latent_bounds[name].through(omega)}
+            ref = {"z": equi, "image": equi.through(omega)}
+            labels = {
+                "z": f"Z-space bound: {name}'s own proportions ({box})",
+                "image": f"image-space bound: {name}'s own proportions ({box}), {otext} [{conf['image_status']}]",
+            }
+            ref_labels = {
+                "z": f"Z-space bound: {k} equiprobable classes",
+                "image": f"image-space bound: {k} equiprobable classes, same omega",
+            }
+            mean = settings["mean_image_norms"][norm]
+            normalisers = {"z": settings["expected_latent_norm"], "in": mean, "unc": mean}
+
+            def draw(
+                p: Path | None, n: str = name, d: dict[str, Any] = dists, b: dict[str, Any] = bounds,
+                r: dict[str, Any] = ref, lab: dict[str, str] = labels, rl: dict[str, str] = ref_labels,
+                nz: dict[str, float] = normalisers, nm: str = norm,
+            ) -> Any:
+                return rep.plot_cdfs(
+                    p, n, d, b, nz, quantile=s.quantile, bound_label=lab, reference=r, reference_label=rl,
+                    measured_label="measured (attack)", norm=nm,
+                )
+
+            out[f"cdf_{_safe_name(name)}{suffix}"] = draw
+    samples = examples["samples"].numpy()
+    if _displayable(samples):
+        lo, hi = float(samples.min()), float(samples.max())
+        title = f"generator samples g(z), {meta.get('generator_name', 'generator')}, d = {s.latent_dim}"
+        out["samples"] = lambda p: rep.plot_images(p, _to_unit(samples, lo, hi), title)
+        pairs = {
+            n: {kk: (_to_unit(v.numpy(), lo, hi).clip(0, 1) if kk.startswith("x") else v.numpy()) for kk, v in ex.items()}
+            for n, ex in examples["pairs"].items()
+        }
+        classes = list(report["dataset"]["classes"])
+        if pairs and all(len(ex["x"]) for ex in pairs.values()):
+            out["pairs"] = lambda p: rep.plot_pairs(p, pairs, classes)
+    return out
+
+
+def _markdown(report: Mapping[str, Any]) -> str:
+    s = report["settings"]
+    conf = report["confidence"]
+    norms = s["norms"]
+    models = report.get("models", {})
+    gen = models.get("generator", {}).get("description", report.get("config", {}).get("generator", "generator"))
+    names = list(report["classifiers"])
+    pct = lambda x: f"{100 * x:.3g}%"  # noqa: E731
+    lines = [
+        f"# {report['title']}",
+        "",
+        f"Created {report['created']} on {report['device']} (world size {report['world_size']}); "
+        f"seed {s['seed']}; generator {gen} with d = {s['latent_dim']} ({s['latent_prior']} latents"
+        + (", measured through T(z) = 2 Phi(z) - 1 on Gaussian latents" if s["latent_prior"] == "uniform" else "")
+        + f"); N = {s['n_samples']} generated samples; classifiers {', '.join('`' + c + '`' for c in names)}; "
+        f"image norms {', '.join(rep.threat_model(n) for n in norms)}.",
+        "",
+        f"Each cell is the {int(round(100 * s['quantile']))}% quantile of the normalised robustness, "
+        f"with a {int(round(100 * s['ci_level']))}% order-statistic confidence interval in brackets. "
+        f"Z-space values (always l2) are divided by E||z||_2 = {s['expected_latent_norm']:.5g}; image-space values by the "
+        f"mean image norm in the table's norm. The upper-bound column is Theorem 1 for "
+        f"{report['upper_bound']['n_classes']} equiprobable classes (the paper's column); the second table "
+        "gives each classifier's own bound, from its class proportions on generated data, and the audits "
+        "of the measurements against it. The error rate is on the real test set (`-`: none was given).",
+        "",
+    ]
+    for norm in norms:
+        lines += [f"## Image norm {rep.threat_model(norm)}", "", report["tables"][norm], ""]
+        if s["epsilons"]:
+            lines += [
+                f"### Robust-accuracy ceilings ({rep.threat_model(norm)})",
+                "",
+                report["ceiling_tables"][norm],
+                "",
+                "Each ceiling is an upper bound on the fraction of generated points whose label survives every "
+                "perturbation of norm eps: 1 - B(omega^-1(eps)) + delta for the classifier's own (conservative) "
+                "proportions, or for K equiprobable predicted classes; the first column holds for *any* classifier "
+                "whose accuracy is counted against K equiprobable true classes (a classifier that merges classes can "
+                "be more robust than the equiprobable column allows, never more than the first). \"measured\" is the "
+                "fraction of generated points whose measured distance exceeds eps (generated points have no labels, so "
+                "this counts surviving predictions, right or wrong: an inaccurate classifier can exceed the first "
+                "column, never its own ceiling unless the audit fails); an attack can only over-estimate distances, so "
+                "it is itself an *upper* estimate of the classifier's robust accuracy.",
+                "",
+            ]
+    a = conf["audits"]
+    lines += [
+        "## What is proven and what is estimated",
+        "",
+        f"- **Latent bounds from each classifier's own proportions: proven**, at confidence "
+        f"{pct(conf['latent_own_confidence'])} each (a simultaneous Clopper-Pearson box on the proportions; "
+        f"all {len(names)} together at {pct(max(0.0, 1 - len(names) * (1 - conf['latent_own_confidence'])))}).",
+        f"- **Latent bound for {report['upper_bound']['n_classes']} equiprobable classes: exact** for a classifier "
+        "whose predictions are equiprobable (no sampling).",
+        f"- **Image-space bounds and ceilings: {conf['image_status']}.** With the classifier's own proportions they rest "
+        f"on the proportion box and on omega: {pct(conf['image_own_confidence'])} overall (union bound); with "
+        f"equiprobable classes on omega alone: {pct(conf['image_equiprobable_confidence'])}. "
+        + conf["image_status_reason"][0].upper()
+        + conf["image_status_reason"][1:]
+        + ".",
+        "- **Estimates:** " + "; ".join(conf["estimates"]) + ".",
+        f"- **Audits:** {a['n']} audits, each at {a['per_audit_confidence']:.5g} ({a['correction']}), so that all "
+        f"together raise a false alarm with probability at most {1 - a['family_confidence']:.3g}.",
+        "",
+        "## Smoothness of the generator",
+        "",
+    ]
+    for norm in norms:
+        mod = report["modulus"][norm]
+        if mod.get("method") == "given":
+            lines += [f"{rep.threat_model(norm)}: omega given by the caller, {mod['repr']}.", ""]
+            continue
+        lines += [
+            f"{rep.threat_model(norm)}: omega estimated at {len(mod['radii'])} latent radii with failure probability "
+            f"delta = {mod['failure_prob']:g} (the image-space bound's cdf is lowered by delta); between radii it is read "
+            "at the next measured radius (step interpolation, the conservative choice); beyond the last radius it is +inf.",
+            "",
+            "| t | " + " | ".join(f"{r:.3g}" for r in mod["radii"]) + " |",
+            "|---|" + "---|" * len(mod["radii"]),
+            "| omega(t) | " + " | ".join(f"{v:.3g}" for v in mod["values"]) + " |",
+            "",
+        ]
+    if s["modulus_method"] == "estimate":
+        lines += [
+            "omega is estimated by maximisation (gradient ascent), which can only under-estimate the true "
+            "supremum: an image-space bound built on it may claim too much, and the audit is the check.",
+            "",
+        ]
+    lines += ["## Audit", ""]
+    for name, c in report["classifiers"].items():
+        lines.append(f"- `{name}`, Z-space: {c['audit']['z']['message']}")
+        for norm in norms:
+            for key, label in (("in", "in-distribution"), ("unc", "unconstrained")):
+                lines.append(f"- `{name}`, {label} ({rep.threat_model(norm)}): {c['norms'][norm]['audit'][key]['message']}")
+    files = report.get("files", {})
+    lines += ["", "## Plots", ""]
+    lines += [f"![{role}]({fname})" for role, fname in files.items() if fname.endswith(".png")]
+    if report.get("removed_files"):
+        lines += ["", "Removed plots of an earlier run that this report does not own: " + ", ".join(report["removed_files"]) + "."]
+    reused = [r["name"] for r in report["stages"] if r["status"] == "loaded"]
+    lines += [
+        "",
+        "## Stages",
+        "",
+        "| stage | status | seconds | key |",
+        "|---|---|---|---|",
+        *[f"| {r['name']} | {r['status']} | {r['seconds']:.1f} | `{r['key']}` |" for r in report["stages"]],
+        "",
+        (
+            "Reused from the run directory (same settings, same isobound and torch versions): "
+            + ", ".join(reused)
+            + "."
+            if reused
+            else "No stage was reused from the run directory."
+        ),
+        "",
+        f"Total {report['total_seconds']:.1f} s. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if k != "platform")
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
