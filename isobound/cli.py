@@ -33,6 +33,8 @@ examples:
       the paper's Figure 2 (needs matplotlib: pip install 'isobound[plot]')
   isobound experiment --help
       the paper's experiments (needs torch: pip install 'isobound[torch]')
+  isobound evaluate --help
+      the same comparison for your own generator and classifiers (needs torch)
 """
 
 
@@ -328,6 +330,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "experiment",
         help="the paper's experiments: train, measure, bound (needs isobound[torch])",
+        add_help=False,
+    )
+    sub.add_parser(
+        "evaluate",
+        help="your own generator and classifiers: measure, bound, ceilings at eps (needs isobound[torch])",
         add_help=False,
     )
     return parser
@@ -688,13 +695,16 @@ def _cmd_figure2(args: argparse.Namespace, out: TextIO) -> int:
 # ---------------------------------------------------------------------------
 
 
-def _cmd_experiment(rest: list[str]) -> int:
+def _cmd_experiment(rest: list[str], command: str = "experiment") -> int:
     try:
-        from isobound_torch import cli as torch_cli
+        if command == "evaluate":
+            from isobound_torch import evaluate_cli as torch_cli
+        else:
+            from isobound_torch import cli as torch_cli
     except ModuleNotFoundError as exc:
         missing = exc.name or "a dependency"
         sys.stderr.write(
-            f"{PROG} experiment: error: it needs the torch extra (missing module "
+            f"{PROG} {command}: error: it needs the torch extra (missing module "
             f"{missing!r}): pip install 'isobound[torch]' (install torch itself first, "
             "see the README)\n"
         )
@@ -752,8 +762,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     isobound bound: error: --probs: class_probs must sum to 1, but they sum to 0.8 ...
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0] == "experiment":
-        return _cmd_experiment(args_list[1:])
+    if args_list and args_list[0] in ("experiment", "evaluate"):
+        return _cmd_experiment(args_list[1:], args_list[0])
     parser = _build_parser()
     try:
         args = parser.parse_args(_attach_negative_values(args_list))

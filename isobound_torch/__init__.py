@@ -2,7 +2,8 @@
 
 DeepFool measurements of robustness (unconstrained, in-distribution and
 latent), the generator's modulus of continuity, the constructions of
-Theorems 2 and 3, and the end-to-end experiment (``isobound experiment``).
+Theorems 2 and 3, the end-to-end experiment (``isobound experiment``) and
+:func:`evaluate` for your own generator and classifiers (``isobound evaluate``).
 Install with ``pip install isobound[torch]``.  This package depends on
 :mod:`isobound`; the core never imports it.
 """
@@ -25,6 +26,8 @@ from .measure import (
 )
 from .experiment import ExperimentConfig, ExperimentResult
 from .experiment import run as run_experiment
+from .experiment.evaluation import EvaluationResult
+from ._evaluate import UniformLatents, evaluate
 from .smoothness import (
     estimate_modulus,
     jacobian_spectral_modulus,
@@ -54,4 +57,7 @@ __all__ = [
     "ExperimentConfig",
     "ExperimentResult",
     "run_experiment",
+    "evaluate",
+    "EvaluationResult",
+    "UniformLatents",
 ]
