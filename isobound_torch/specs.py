@@ -37,6 +37,7 @@ import math
 import os
 import re
 import sys
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,8 +92,32 @@ def _literal(text: str) -> Any:
         return text
 
 
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets and quotes (``y=[1, 2]`` stays one item)."""
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
 def parse_spec(spec: str, arg: str = "spec") -> tuple[str, dict[str, Any]]:
     """Split ``TARGET[,key=value,...]`` into the target and the keyword arguments.
+
+    Commas inside brackets or quotes belong to a value; a comma in a file name
+    is not supported.
 
     Examples
     --------
@@ -101,7 +126,7 @@ def parse_spec(spec: str, arg: str = "spec") -> tuple[str, dict[str, Any]]:
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"{arg} must be a non-empty SPEC string, got {arg}={spec!r}")
-    target, *rest = [p.strip() for p in spec.split(",")]
+    target, *rest = _split_top_level(spec)
     kwargs: dict[str, Any] = {}
     for item in rest:
         key, sep, value = item.partition("=")
@@ -157,7 +182,11 @@ def _load_file(path: Path, spec: str, arg: str, device: torch.device) -> LoadedM
         return LoadedModel(model, "export", spec, f"torch.export program {path.name}", digest)
     if "constants.pkl" in leaf and any("/code/" in f"/{n}" for n in names):  # TorchScript
         try:
-            model = torch.jit.load(str(path), map_location=device)
+            with warnings.catch_warnings():
+                # torch announces the deprecation of TorchScript on every load; the user chose
+                # the format, and a warning turned into an error must not refuse their model
+                warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=DeprecationWarning)
+                model = torch.jit.load(str(path), map_location=device)
         except Exception as exc:  # noqa: BLE001
             raise ValueError(f"{arg} {spec!r}: torch.jit.load could not read the file: {exc}") from exc
         return LoadedModel(model.eval(), "torchscript", spec, f"TorchScript {path.name}", digest)

@@ -676,20 +676,22 @@ def _show(ax: Any, img: NDArray[np.float64], title: str | None = None) -> None:
         ax.set_title(title, fontsize=7)
 
 
-def plot_images(path: Path, images: NDArray[np.float64], title: str, *, columns: int = 8) -> Path:
-    """A grid of images ``(N, C, H, W)`` in ``[0, 1]``."""
+def plot_images(path: Path | None, images: NDArray[np.float64], title: str, *, columns: int = 8) -> Any:
+    """A grid of images ``(N, C, H, W)`` in ``[0, 1]`` (``path=None``: return the Figure)."""
     n = images.shape[0]
     rows = max(1, math.ceil(n / columns))
     fig = _figure(columns * 0.9, rows * 0.9 + 0.4)
     for i in range(n):
         _show(fig.add_subplot(rows, columns, i + 1), images[i])
     fig.suptitle(title, fontsize=9)
+    if path is None:
+        return fig
     fig.savefig(path, format="png")
     return path
 
 
-def plot_pairs(path: Path, examples: Mapping[str, Mapping[str, Any]], classes: Sequence[str]) -> Path:
-    """Original / unconstrained-adversarial / in-distribution-adversarial triples per classifier.
+def plot_pairs(path: Path | None, examples: Mapping[str, Mapping[str, Any]], classes: Sequence[str]) -> Any:
+    """Original / unconstrained-adversarial / in-distribution-adversarial triples per classifier (``path=None``: the Figure).
 
     ``examples[name]`` holds ``x``, ``x_unc``, ``x_in`` (images) and ``label``,
     ``label_unc``, ``label_in`` (predicted classes).
@@ -710,5 +712,7 @@ def plot_pairs(path: Path, examples: Mapping[str, Mapping[str, Any]], classes: S
                     ax.set_ylabel(name, fontsize=7)
     fig.suptitle("original g(z), unconstrained and in-distribution adversarial examples", fontsize=9)
     fig.tight_layout()
+    if path is None:
+        return fig
     fig.savefig(path, format="png")
     return path
