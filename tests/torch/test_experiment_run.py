@@ -257,6 +257,19 @@ def test_cli_on_a_finished_run_prints_json(digits_run: Any, tmp_path: Path, caps
     assert "| Robustness in the Z-space |" in printed and "report.md" in printed
 
 
+def test_both_norms_and_ceilings_in_the_experiment(digits_run: Any, tmp_path: Path) -> None:
+    """Adding a norm and epsilons reuses the training and the latent measurement; only the new parts run."""
+    run_dir = _copy(digits_run, tmp_path / "norms")
+    res = run(_smoke(run_dir, norms=("l2", "linf"), epsilons=(8 / 255, 0.5)))
+    st = res.statuses()
+    assert st["generator"] == st["measure-lenet"] == st["unc-lenet-l2"] == st["modulus-l2"] == "loaded"
+    assert st["unc-lenet-linf"] == st["modulus-linf"] == "computed"
+    assert set(res.tables) == {"l2", "linf"} and res.tables["l2"] == digits_run.tables["l2"]
+    assert [r["eps_text"] for r in res.ceilings["linf"]] == ["8/255", "0.5"]
+    assert len(res.robustbench) == 3 * 2 * 2 and (run_dir / "cdf_cnn_linf.png").is_file()
+    assert res.robustbench[0]["clean_acc"] == pytest.approx(100 * (1 - res.report["classifiers"]["lenet"]["test_error"]))
+
+
 # ------------------------------------------------------------------------------ other datasets
 
 

@@ -86,6 +86,10 @@ def test_config_json_round_trip() -> None:
         ({"augment": 1}, "augment"),
         ({"num_threads": -1}, "num_threads"),
         ({"generator_batch_size": 0}, "generator_batch_size"),
+        ({"norms": ("l3",)}, "norms must name image norms among l2, linf"),
+        ({"norms": ()}, "at least one image norm"),
+        ({"epsilons": (0.0,)}, "epsilons must be finite numbers > 0"),
+        ({"epsilons": "8/255,x"}, "numbers or fractions such as 8/255"),
     ],
 )
 def test_bad_config_raises(kwargs: dict[str, Any], match: str) -> None:
@@ -93,7 +97,58 @@ def test_bad_config_raises(kwargs: dict[str, Any], match: str) -> None:
         ExperimentConfig(**kwargs)
 
 
+def test_norms_and_epsilons_parse_and_reach_the_evaluation_settings() -> None:
+    from isobound_torch.experiment.evaluation import EvaluationSettings, parse_epsilons, parse_norms
+
+    cfg = ExperimentConfig(norms="linf,l2", epsilons="0.5, 8/255, 0.5")
+    assert cfg.norms == ("linf", "l2") and cfg.epsilons == (8 / 255, 0.5)
+    assert ExperimentConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    ev = cfg.evaluation_settings()
+    assert ev.norms == ("linf", "l2") and ev.epsilons == (8 / 255, 0.5) and ev.latent_dim == 8
+    assert parse_norms(["L2", "l2", "LINF"]) == ("l2", "linf")
+    assert parse_epsilons(0.25) == (0.25,) and parse_epsilons(["1/4", 0.25, np.float32(0.5)]) == (0.25, 0.5)
+    for bad, err in (({"a": 1}, TypeError), ([True], TypeError), ("inf", ValueError), ([math.nan], ValueError)):
+        with pytest.raises(err, match="epsilons"):
+            parse_epsilons(bad)
+    with pytest.raises(TypeError, match="norms must be a string"):
+        parse_norms(2)
+    with pytest.raises(ValueError, match="modulus_method must be one of estimate, given"):
+        EvaluationSettings(latent_dim=2, modulus_method="certified")
+    with pytest.raises(ValueError, match="latent_prior must be 'normal' or 'uniform'"):
+        EvaluationSettings(latent_dim=2, latent_prior="laplace")
+
+
+def test_report_helpers() -> None:
+    assert rep.format_epsilon(8 / 255) == "8/255" and rep.format_epsilon(1.0) == "1" and rep.format_epsilon(0.3) == "0.3"
+    assert rep.threat_model("l2") == "L2" and rep.threat_model("linf") == "Linf"
+    with pytest.raises(ValueError, match="norm must be 'l2' or 'linf'"):
+        rep.threat_model("l1")
+    assert rep.bonferroni_confidence(0.95, 5) == pytest.approx(0.99)
+    with pytest.raises(ValueError, match="n_tests must be a positive integer"):
+        rep.bonferroni_confidence(0.95, 0)
+    with pytest.raises(ValueError, match="confidence must lie strictly between 0 and 1"):
+        rep.bonferroni_confidence(1.0, 3)
+
+
 # ------------------------------------------------------------------------------ store
+
+
+def test_memory_store_and_stale_outputs(tmp_path: Path) -> None:
+    from isobound_torch.experiment.store import MemoryStore, code_versions, remove_stale
+
+    mem = MemoryStore()
+    mem.save("s", "k", {"x": 1})
+    assert mem.load("s", "k") == {"x": 1} and mem.load("s", "other") is None
+    mem.discard("s", "k")
+    assert mem.load("s", "k") is None and not list(tmp_path.iterdir())
+    import isobound
+
+    assert code_versions() == {"isobound": isobound.__version__, "torch": torch.__version__}
+    for name in ("cdf_a.png", "cdf_b.png", "samples.png"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "cdf_dir.png").mkdir()
+    assert remove_stale(tmp_path, {"cdf_a.png"}, ("cdf_*.png",)) == ["cdf_b.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdf_a.png", "cdf_dir.png", "samples.png"]
 
 
 def test_stage_key_and_seed_depend_on_every_part() -> None:

@@ -192,3 +192,43 @@ def test_bound_inputs_uses_the_measured_image_norms() -> None:
         expected = float(g(z).flatten(1).norm(dim=1).mean())
     assert inp.image_norm == pytest.approx(expected, rel=1e-12)
     assert inp.latent_norm == pytest.approx(isobound.expected_gaussian_norm(3))
+
+
+class _PlainAttack:
+    """An attack with DeepFool's call contract whose result is not a dataclass (as another library's might be)."""
+
+    norm = "l2"
+    bounds = None
+
+    def __call__(self, model: Any, x: torch.Tensor) -> Any:
+        from isobound_torch import DeepFool
+
+        res = DeepFool(refine=True)(model, x)
+
+        class Result:
+            distances, success, label, adversarial = res.distances, res.success, res.label, res.adversarial
+
+        return Result()
+
+
+def test_any_attack_with_the_contract_is_accepted_and_norms_are_checked() -> None:
+    g, f = small_pair()
+    z = latents()
+    from isobound_torch import DeepFool
+
+    mine = unconstrained_robustness(f, g, z, _PlainAttack())
+    ref = unconstrained_robustness(f, g, z, DeepFool(refine=True))
+    torch.testing.assert_close(mine.distances, ref.distances)
+    with pytest.raises(ValueError, match="batch_size= needs an attack whose result is a dataclass"):
+        unconstrained_robustness(f, g, z, _PlainAttack(), batch_size=5)
+    linf = unconstrained_robustness(f, g, z, DeepFool(norm="linf"))
+    assert linf.norm == "linf"
+    torch.testing.assert_close(linf.image_norms, g(z).abs().amax(dim=1).double())
+    with pytest.raises(ValueError, match="latent attacks must be l2"):
+        latent_robustness(f, g, z, DeepFool(norm="linf"))
+    lat = latent_robustness(f, g, z)
+    r_inf = in_distribution_robustness(f, g, z, latent=lat, norm="linf")
+    r_2 = in_distribution_robustness(f, g, z, latent=lat)
+    assert r_inf.norm == "linf" and bool((r_inf.distances <= r_2.distances).all())
+    with pytest.raises(ValueError, match=r"norm must be one of 'l2', 'linf', got norm='l1'"):
+        in_distribution_robustness(f, g, z, latent=lat, norm="l1")

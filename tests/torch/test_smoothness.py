@@ -182,3 +182,20 @@ def test_constant_generator_has_no_lipschitz_estimate() -> None:
 
     with pytest.raises(ValueError, match=r"Jacobian is zero at every sample"):
         jacobian_spectral_modulus(constant, D, n_samples=3, dtype=F64)
+
+
+def test_linf_ascent_stays_below_the_largest_row_norm_bound_and_norms_are_validated() -> None:
+    # g(z) = A tanh(z): every pixel i moves by at most ||A_i||_2 t, so the l-infinity sup is <= t max_i ||A_i||_2
+    g = TanhGenerator(3).eval()
+    bound = float(g.A.detach().norm(dim=1).max())
+    z = torch.randn(16, D, dtype=F64, generator=torch.Generator().manual_seed(0))
+    for t in (0.1, 1.0):
+        sup_inf = local_sup(g, z, t, norm="linf", generator_rng=torch.Generator().manual_seed(1))
+        sup_2 = local_sup(g, z, t, norm="l2", generator_rng=torch.Generator().manual_seed(1))
+        assert bool((sup_inf <= bound * t * (1 + 1e-12)).all())
+        assert bool((sup_inf <= sup_2 * (1 + 1e-9)).all())  # ||.||_inf <= ||.||_2 at the same point, and ascent keeps the best
+    for bad in ("l1", "L2", None):
+        with pytest.raises(ValueError, match=r"norm must be one of 'l2', 'linf'"):
+            local_sup(g, z, 0.5, norm=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"norm must be one of 'l2', 'linf'"):
+            estimate_modulus(g, D, radii=[0.5], failure_prob=0.3, confidence=0.5, norm=bad)  # type: ignore[arg-type]
