@@ -895,11 +895,20 @@ class Evaluator:
         plotters = _plotters(s, report, measures, uncs, latent_bounds, equi, omegas, examples, meta or {})
         files: dict[str, Path] = {}
         removed: list[str] = []
+        redrawn: list[str] = []
         if run_dir is not None:
-            for role, draw in plotters.items():
+            keys_file = run_dir / "stages" / "plots.json"
+            try:
+                drawn = json.loads(keys_file.read_text())
+            except (OSError, ValueError):
+                drawn = {}
+            for role, (key, draw) in plotters.items():
                 path = run_dir / f"{role}.png"
-                atomic_write(path, draw)
+                if not (drawn.get(role) == key and path.is_file()):  # an unchanged picture is kept as it is
+                    atomic_write(path, draw)
+                    redrawn.append(role)
                 files[role] = path
+            atomic_write(keys_file, lambda p: p.write_text(json.dumps({r: k for r, (k, _) in plotters.items()}), encoding="utf-8"))
             removed = remove_stale(run_dir, {p.name for p in files.values()}, ("cdf_*.png",))
             for name in removed:
                 log.info("removed %s: a plot of an earlier run that this report does not own", name)
@@ -908,6 +917,7 @@ class Evaluator:
         report["total_seconds"] = time.perf_counter() - t_start
         report["files"] = {k: str(v.name) for k, v in files.items()}
         report["removed_files"] = removed
+        report["redrawn_plots"] = redrawn
         if run_dir is not None:
             atomic_write(run_dir / "report.json", lambda p: p.write_text(rep.write_json(p, report) + "\n", encoding="utf-8"))
             files["report_json"] = run_dir / "report.json"
@@ -922,7 +932,7 @@ class Evaluator:
             tables=dict(clean["tables"]),
             stages=self.records,
             files=files,
-            _plotters=plotters,
+            _plotters={role: draw for role, (_, draw) in plotters.items()},
         )
 
 
@@ -1175,6 +1185,28 @@ def _to_unit(images: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return (images - lo) / max(hi - lo, 1e-12)
 
 
+def _digest(*parts: Any) -> str:
+    """A key for a plot: the SHA-256 of its inputs (arrays by their bytes, the rest by repr)."""
+    import hashlib
+
+    import matplotlib
+
+    h = hashlib.sha256(f"matplotlib {matplotlib.__version__}".encode())
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, torch.Tensor):
+            h.update(part.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(part, Mapping):
+            h.update(json.dumps(sorted((str(k), repr(v)) for k, v in part.items())).encode())
+            for v in part.values():
+                if isinstance(v, (np.ndarray, torch.Tensor)):
+                    h.update(_digest(v).encode())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()[:16]
+
+
 def _plotters(
     s: EvaluationSettings,
     report: Mapping[str, Any],
@@ -1185,9 +1217,13 @@ def _plotters(
     omegas: Mapping[str, Any],
     examples: Mapping[str, Any],
     meta: Mapping[str, Any],
-) -> dict[str, Callable[[Path | None], Any]]:
-    """Drawing functions by file role (``cdf_<name>[_<norm>]``, ``samples``, ``pairs``)."""
-    out: dict[str, Callable[[Path | None], Any]] = {}
+) -> dict[str, tuple[str, Callable[[Path | None], Any]]]:
+    """``(key, drawing function)`` by file role (``cdf_<name>[_<norm>]``, ``samples``, ``pairs``).
+
+    The key digests everything the picture shows, so an unchanged picture need
+    not be drawn again.
+    """
+    out: dict[str, tuple[str, Callable[[Path | None], Any]]] = {}
     settings = report["settings"]
     conf = report["confidence"]
     k = report["upper_bound"]["n_classes"]
@@ -1226,19 +1262,21 @@ def _plotters(
                     measured_label="measured (attack)", norm=nm,
                 )
 
-            out[f"cdf_{_safe_name(name)}{suffix}"] = draw
+            key = _digest("cdf", name, norm, dists, repr(bounds["z"]), repr(omega), repr(equi), labels, ref_labels, normalisers, s.quantile)
+            out[f"cdf_{_safe_name(name)}{suffix}"] = (key, draw)
     samples = examples["samples"].numpy()
     if _displayable(samples):
         lo, hi = float(samples.min()), float(samples.max())
         title = f"generator samples g(z), {meta.get('generator_name', 'generator')}, d = {s.latent_dim}"
-        out["samples"] = lambda p: rep.plot_images(p, _to_unit(samples, lo, hi), title)
+        out["samples"] = (_digest("samples", samples, title), lambda p: rep.plot_images(p, _to_unit(samples, lo, hi), title))
         pairs = {
             n: {kk: (_to_unit(v.numpy(), lo, hi).clip(0, 1) if kk.startswith("x") else v.numpy()) for kk, v in ex.items()}
             for n, ex in examples["pairs"].items()
         }
         classes = list(report["dataset"]["classes"])
         if pairs and all(len(ex["x"]) for ex in pairs.values()):
-            out["pairs"] = lambda p: rep.plot_pairs(p, pairs, classes)
+            key = _digest("pairs", classes, *[_digest(n, ex) for n, ex in pairs.items()])
+            out["pairs"] = (key, lambda p: rep.plot_pairs(p, pairs, classes))
     return out
 
 

@@ -304,12 +304,14 @@ def test_rerun_reuses_every_stage_and_keys_follow_the_weights(finished: Any, tmp
     assert st.pop("report") == "computed" and set(st.values()) == {"loaded"}, st
     assert again.per_sample == finished.per_sample
     assert "Reused from the run directory" in (run_dir / "report.md").read_text()
+    assert again.report["redrawn_plots"] == []  # unchanged pictures are not drawn again
     other = make_classifier(2)
     with torch.no_grad():
         other.lin.bias.add_(1e-3)  # a changed weight: its stages are recomputed, the others are not
     changed = _eval(run_dir, classifiers={"a": make_classifier(1), "b": other})
     assert changed.statuses()["measure-b"] == "computed" and changed.statuses()["measure-a"] == "loaded"
     assert changed.statuses()["modulus-l2"] == "loaded"
+    assert {"cdf_b", "cdf_b_linf"} <= set(changed.report["redrawn_plots"])
 
 
 def test_plain_callables_get_keys_from_their_outputs() -> None:
