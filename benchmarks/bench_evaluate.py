@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.python_version()}, {platform.system()}. Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
         "The machine was shared with other work while this ran, so times are indicative.",
         "",
-        f"| run | seconds | goal |",
+        "| run | seconds | goal |",
         "|---|---|---|",
         f"| from scratch, both norms | **{fresh:.1f}** | <= 60 |",
         f"| re-run on the finished run directory | {rerun:.1f} | |",

@@ -307,7 +307,7 @@ def _builtin_generator(arch: str, path: Path, kwargs: dict[str, Any], spec: str,
         if kwargs:
             raise ValueError(f"{arg} {spec!r}: unknown keyword arguments {sorted(kwargs)} for dcgan")
         model: nn.Module = DCGANGenerator(latent_dim, out_channels, image_size, ngf=ngf)
-        facts = {"latent_dim": latent_dim, "ngf": ngf, "out_channels": out_channels, "image_size": image_size}
+        facts: dict[str, Any] = {"latent_dim": latent_dim, "ngf": ngf, "out_channels": out_channels, "image_size": image_size}
     else:
         linear = [k for k, v in state.items() if k.endswith(".weight") and v.dim() == 2]
         if not linear:

@@ -1106,7 +1106,7 @@ def _assemble(
     dataset.setdefault("name", "generated")
     dataset.setdefault("n_classes", n_classes)
     dataset.setdefault("classes", [str(k) for k in range(n_classes)])
-    upper = {
+    upper: dict[str, Any] = {
         "n_classes": n_classes,
         "z_raw": float(equi.ppf(q)),
         "norms": {
@@ -1171,7 +1171,7 @@ def _assemble(
         if s.epsilons:
             parts.append(report["ceiling_tables"][norm])
     report["table_markdown"] = "\n\n".join(parts)
-    return report  # type: ignore[no-any-return]
+    return report
 
 
 def _displayable(images: Any) -> bool:

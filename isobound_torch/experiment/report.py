@@ -652,7 +652,7 @@ def plot_cdfs(
     handles: list[Any] = []
     names: list[str] = []
     for ax in fig.axes[:2]:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             if lab not in names:
                 handles.append(h)
                 names.append(lab)

@@ -366,7 +366,7 @@ def test_uniform_latents_measure_the_generator_through_t(tmp_path: Path) -> None
     # omega of g o T: never above the Lipschitz bound sqrt(2/pi) ||A||_2 t (T is sqrt(2/pi)-Lipschitz)
     mod = res.report["modulus"]["l2"]
     slope = math.sqrt(2 / math.pi) * float(torch.linalg.matrix_norm(A, 2))
-    for t, v in zip(mod["radii"], mod["values"]):
+    for t, v in zip(mod["radii"], mod["values"], strict=True):
         assert v <= slope * t * (1 + 1e-9)
     assert res.report["settings"]["latent_prior"] == "uniform"
     # a given modulus of g on the cube is wrapped into UniformPrior

@@ -140,10 +140,10 @@ def test_tight_case_distances_and_moduli(tight: Any) -> None:
         torch.testing.assert_close(arr[key], value, rtol=1e-7, atol=1e-12, msg=key)
         assert bool((arr[key] >= value * (1 - 1e-12)).all()), key
     mod = res.report["modulus"]
-    for t, value in zip(mod["l2"]["radii"], mod["l2"]["values"]):
+    for t, value in zip(mod["l2"]["radii"], mod["l2"]["values"], strict=True):
         assert s * t * (1 - 1e-9) <= value <= s * t * (1 + 1e-12)
     row = float((s * q).norm(dim=1).max())
-    for t, value in zip(mod["linf"]["radii"], mod["linf"]["values"]):
+    for t, value in zip(mod["linf"]["radii"], mod["linf"]["values"], strict=True):
         assert row * t * (1 - 1e-3) <= value <= row * t * (1 + 1e-12)
 
 
