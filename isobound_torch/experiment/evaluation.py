@@ -959,14 +959,17 @@ def _confidence(s: EvaluationSettings, n_classifiers: int, n_audits: int, per_au
             "the image-space bounds and ceilings hold at the stated confidence only if the ascent reached "
             "the supremum, so they are estimates, not proofs"
         )
+    elif s.modulus_method == "certified":  # pragma: no cover - wired in with the certified modulus
+        a2, status = 1.0 - s.modulus_confidence, "proven"
+        why = "omega is certified (a proven bound at every sampled latent), so the image-space numbers are proven"
     else:
         a2, status = 0.0, "assumed"
         why = "omega was given by the caller; the image-space numbers hold if that modulus does"
     return {
         "proportion_box_level": s.ci_level,
         "modulus_method": s.modulus_method,
-        "modulus_confidence": s.modulus_confidence if s.modulus_method == "estimate" else None,
-        "failure_prob": s.failure_prob if s.modulus_method == "estimate" else None,
+        "modulus_confidence": s.modulus_confidence if s.modulus_method != "given" else None,
+        "failure_prob": s.failure_prob if s.modulus_method != "given" else None,
         "latent_own_status": "proven",
         "latent_own_confidence": s.ci_level,
         "latent_equiprobable_status": "exact for a classifier whose predictions are K equiprobable classes",
