@@ -47,16 +47,6 @@ def make_cnn(weights):
 '''
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _export(model, example, path: Path) -> None:  # type: ignore[no-untyped-def]
     import torch
 
@@ -74,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from bench_experiment import _cpu_model  # this folder is on sys.path when the script runs
     from isobound_torch.experiment import ExperimentConfig, run
 
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="isobound-bench-evaluate-"))
