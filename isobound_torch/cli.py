@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main", "build_parser", "config_from_args"]
@@ -44,6 +46,14 @@ def _names(values: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(out)
 
 
+def _version() -> str:
+    import torch
+
+    import isobound
+
+    return f"isobound {isobound.__version__} (torch {torch.__version__})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``isobound experiment``."""
     p = argparse.ArgumentParser(
@@ -57,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=_version())
     g = p.add_argument_group("data and run")
     g.add_argument("--dataset", choices=("digits", "svhn", "cifar10"), default="digits", help="default: digits (bundled with scikit-learn)")
     g.add_argument("--data-dir", help="directory with train_32x32.mat/test_32x32.mat (SVHN) or cifar-10-batches-py (CIFAR-10)")
@@ -105,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o = p.add_argument_group("output")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
-    o.add_argument("--quiet", action="store_true", help="no log lines, only the result")
+    o.add_argument("--quiet", action="store_true", help="no log lines and no progress bars, only the result")
     o.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
     return p
 
@@ -151,7 +162,7 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         ci_level=ns.ci_level,
         smoke=ns.smoke,
         train_only=ns.train_only,
-        progress=not ns.no_progress,
+        progress=not (ns.no_progress or ns.quiet),
         num_threads=ns.num_threads,
     )
 
@@ -170,11 +181,68 @@ def _summary(result: Any) -> dict[str, Any]:
     }
 
 
+#: What ``isobound experiment`` prints after Ctrl-C (exit status 130).
+INTERRUPTED = "interrupted; run the same command again to resume"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``isobound experiment`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
-    Exit codes: 0 success, 2 bad arguments or missing data (message on stderr).
+    Exit codes (see :func:`isobound.cli.run_command`, which handles them): 0 success;
+    2 bad arguments, missing data or a run directory that cannot be written (message
+    on stderr, no traceback); 130 interrupted (Ctrl-C: the finished stages, chunks
+    and epochs are kept, and the same command resumes); 141 stdout closed early.
     """
+    from isobound.cli import run_command
+
+    return run_command(
+        "isobound experiment",
+        lambda: _main(argv),
+        interrupted=INTERRUPTED,
+        user_errors=(ValueError,),
+    )
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    from isobound.cli import UsageError
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--run-dir: {str(run_dir)!r} exists and is not a directory")
+    for parent in run_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"--run-dir: {str(run_dir)!r} cannot be created: {str(parent)!r} is a file"
+                )
+            break
+
+
+def _write_problem(exc: OSError, run_dir: Path) -> str:
+    """A message for an OSError that names the path, and what to do when it is the run directory."""
+    from isobound.cli import _describe_os_error
+
+    text = _describe_os_error(exc)
+    if exc.filename is None:
+        return text
+    try:
+        inside = Path(os.fsdecode(exc.filename)).resolve().is_relative_to(run_dir.resolve())
+    except (OSError, ValueError):
+        inside = False
+    if not inside:
+        return text
+    hint = f"; the run directory {str(run_dir)!r} must be writable (pass another --run-dir)"
+    report = run_dir / "report.md"
+    if report.is_file():
+        hint += (
+            f". Its last report is still there, unchanged: {str(report)!r}; to re-render it, "
+            "copy the run directory somewhere writable and pass that as --run-dir"
+        )
+    return f"cannot write the run's files: {text}{hint}"
+
+
+def _main(argv: list[str] | None) -> int:
+    from isobound.cli import UsageError
+
     parser = build_parser()
     ns = parser.parse_args(argv)
     if not ns.quiet:
@@ -184,14 +252,17 @@ def main(argv: list[str] | None = None) -> int:
         if not logger.handlers:
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-    try:
-        config = config_from_args(ns)
-        from .experiment import run
+    config = config_from_args(ns)
+    run_dir = Path(config.resolved().run_dir)
+    _check_run_dir(run_dir)
+    from .experiment import run
 
+    try:
         result = run(config)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"isobound experiment: error: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and exc.filename is None:
+            raise  # a missing dataset: the reader's message says what and where
+        raise UsageError(_write_problem(exc, run_dir)) from None
     if result.rank != 0:
         return 0
     if not result.table:  # --train-only
