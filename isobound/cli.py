@@ -642,8 +642,8 @@ def _make_bound(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
         digits = len(str(k)) if k >= 10**15 else None
         flag = "--classes" if digits is None else f"--classes (an integer of {digits} digits)"
         bound = _guard(flag, lambda: ib.IsoperimetricBound.equiprobable(k))
-        info = {"equiprobable": True, "n_classes": k, "input_sum": None, "rescaled": False}
-        return bound, info, f"K = {k} equiprobable classes"
+        equi: dict[str, Any] = {"equiprobable": True, "n_classes": k, "input_sum": None, "rescaled": False}
+        return bound, equi, f"K = {k} equiprobable classes"
     if args.probs_file is not None:
         flag, values = "--probs-file", _read_probs_file(args.probs_file)
     elif args.probs is not None:
