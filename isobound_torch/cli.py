@@ -28,6 +28,9 @@ _EPILOG = """\
 examples:
   isobound experiment                                   # digits, end to end, a few minutes on a CPU
   isobound experiment --smoke --run-dir /tmp/smoke      # tiny run of every stage (seconds)
+  isobound experiment --smoke --dataset svhn            # the same on fake SVHN files it writes itself
+  isobound experiment --dataset folder:~/pets           # your own images, one sub-folder per class
+  isobound experiment --dataset npz:data.npz --test-fraction 0.1
   isobound experiment --dataset svhn --data-dir ~/data/svhn --device cuda
   isobound experiment --dataset cifar10 --data-dir ~/data --device cuda
   torchrun --nproc_per_node 4 -m isobound_torch.cli --dataset svhn --data-dir ~/data/svhn --device cuda
@@ -69,8 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=_version())
     g = p.add_argument_group("data and run")
-    g.add_argument("--dataset", choices=("digits", "svhn", "cifar10"), default="digits", help="default: digits (bundled with scikit-learn)")
-    g.add_argument("--data-dir", help="directory with train_32x32.mat/test_32x32.mat (SVHN) or cifar-10-batches-py (CIFAR-10)")
+    g.add_argument(
+        "--dataset",
+        default="digits",
+        metavar="SPEC",
+        help="digits (default; bundled with scikit-learn), svhn, cifar10, or your own data: "
+        "folder:PATH (one sub-folder of PNG/JPEG images per class, or PATH/train/<class> and "
+        "PATH/test/<class>) or npz:PATH (arrays x: N x C x H x W or N x H x W x C, uint8 or float "
+        "in [0, 1]; y: labels; optional x_test, y_test, classes)",
+    )
+    g.add_argument(
+        "--data-dir",
+        help="directory with train_32x32.mat/test_32x32.mat (SVHN) or cifar-10-batches-py (CIFAR-10); "
+        "with --smoke and no --data-dir, small fake files in those formats are written into the run directory",
+    )
+    g.add_argument(
+        "--test-fraction",
+        type=float,
+        help="share of each class held out for testing (digits: default 0.25; your own data without "
+        "a test split: default 0.2)",
+    )
+    g.add_argument("--split-seed", type=int, help="seed of the train/test split (default 0)")
     g.add_argument("--run-dir", help="checkpoints and report (default: runs/<dataset>)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:<n>")
     g.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
@@ -145,6 +167,8 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         optimizer=ns.optimizer,
         max_train=ns.max_train,
         max_test=ns.max_test,
+        test_fraction=ns.test_fraction,
+        split_seed=ns.split_seed,
         n_samples=ns.n_samples,
         chunk_size=ns.chunk_size,
         overshoot=ns.overshoot,
@@ -217,6 +241,39 @@ def _check_run_dir(run_dir: Path) -> None:
             break
 
 
+def _fake_data_for_smoke(ns: argparse.Namespace) -> str:
+    """``--smoke --dataset svhn|cifar10`` without ``--data-dir``: small fake files in the official format.
+
+    They go to ``<run-dir>/fake-data/<dataset>`` and are written once (a re-run
+    finds them, so it resumes like any other run). The pictures are synthetic: a
+    smoke run checks that every stage works, its numbers mean nothing.
+    """
+    from .data import write_fake_cifar10, write_fake_svhn
+
+    run_dir = Path(ns.run_dir or Path("runs") / ns.dataset)
+    _check_run_dir(run_dir)
+    folder = run_dir / "fake-data" / ns.dataset
+    if ns.dataset == "svhn":
+        present = all((folder / n).is_file() for n in ("train_32x32.mat", "test_32x32.mat"))
+        what = "SVHN files (train_32x32.mat, test_32x32.mat)"
+    else:
+        present = (folder / "cifar-10-batches-py" / "test_batch").is_file()
+        what = "CIFAR-10 python batches (cifar-10-batches-py/)"
+    if present:
+        note = f"--smoke without --data-dir: using the fake {what} in {str(folder)!r}"
+    else:
+        if ns.dataset == "svhn":
+            write_fake_svhn(folder, n_train=192, n_test=64)
+        else:
+            write_fake_cifar10(folder, n_per_batch=40, n_test=64)
+        note = (
+            f"--smoke without --data-dir: wrote fake {what} in the official format to {str(folder)!r} "
+            "(synthetic pictures, not the real dataset; pass --data-dir for the real files)"
+        )
+    print(f"isobound experiment: {note}", file=sys.stderr)
+    return str(folder)
+
+
 def _write_problem(exc: OSError, run_dir: Path) -> str:
     """A message for an OSError that names the path, and what to do when it is the run directory."""
     from isobound.cli import _describe_os_error
@@ -252,6 +309,8 @@ def _main(argv: list[str] | None) -> int:
         if not logger.handlers:
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    if ns.smoke and ns.dataset in ("svhn", "cifar10") and ns.data_dir is None:
+        ns.data_dir = _fake_data_for_smoke(ns)
     config = config_from_args(ns)
     run_dir = Path(config.resolved().run_dir)
     _check_run_dir(run_dir)
