@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -173,3 +174,134 @@ def test_ctrl_c_for_real_then_resume(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     stages = {s["name"]: s["status"] for s in json.loads(again.stdout)["stages"]}
     assert stages["generator"] == "loaded"  # kept from the interrupted run
+
+
+# ------------------------------------------------------------------ the README's smoke command, as written
+
+
+def test_smoke_svhn_as_the_readme_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert core_cli.main(["experiment", "--smoke", "--dataset", "svhn"]) == 0
+    out, err = capsys.readouterr()
+    fake = Path("runs") / "svhn" / "fake-data" / "svhn"
+    assert "wrote fake SVHN files" in err and str(fake) in err
+    from isobound_torch.data import load_svhn
+
+    assert load_svhn(fake).train_images.shape[1:] == (3, 32, 32)  # the official layout, read back
+    assert (Path("runs") / "svhn" / "report.md").is_file() and "report:" in out
+
+
+def test_smoke_fake_cifar10_is_written_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from isobound_torch.data import load_cifar10
+
+    ns = argparse.Namespace(run_dir=str(tmp_path / "run"), dataset="cifar10")
+    folder = Path(cli._fake_data_for_smoke(ns))
+    assert "wrote fake CIFAR-10" in capsys.readouterr().err
+    ds = load_cifar10(folder)
+    assert ds.train_images.shape[1:] == (3, 32, 32) and len(ds.train_labels) == 200
+    stamp = (folder / "cifar-10-batches-py" / "test_batch").stat().st_mtime_ns
+    assert Path(cli._fake_data_for_smoke(ns)) == folder
+    assert "using the fake" in capsys.readouterr().err
+    assert (folder / "cifar-10-batches-py" / "test_batch").stat().st_mtime_ns == stamp
+
+
+def test_real_data_dir_is_still_required_without_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--dataset", "svhn", "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "data_dir is required" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------ your own data, end to end
+
+
+def _png_folder(root: Path, n_per_class: int = 24, side: int = 8) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(["circle", "square", "stripe"]):
+        (root / name).mkdir(parents=True)
+        for i in range(n_per_class):
+            arr = rng.integers(0, 60, size=(side, side)).astype(np.uint8)
+            arr[:, 2 * k : 2 * k + 2] += 180  # a bright column band per class: learnable
+            Image.fromarray(arr).save(root / name / f"{i}.png")
+
+
+def _stages(out: str) -> dict[str, str]:
+    """Status of every stage but the report (which is always re-rendered)."""
+    return {s["name"]: s["status"] for s in json.loads(out)["stages"] if s["name"] != "report"}
+
+
+def test_folder_dataset_end_to_end_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    data = tmp_path / "shapes"
+    _png_folder(data)
+    run_dir = tmp_path / "run"
+    argv = ["--smoke", "--device", "cpu", "--dataset", f"folder:{data}", "--run-dir", str(run_dir),
+            "--classifiers", "mlp", "--json", "--quiet"]
+    assert cli.main(argv) == 0
+    first = _stages(capsys.readouterr().out)
+    assert set(first.values()) == {"computed"}
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["dataset"]["classes"] == ["circle", "square", "stripe"]
+    assert report["dataset"]["image_shape"] == [1, 8, 8]
+    assert report["config"]["generator"] == "vae" and report["config"]["latent_dim"] == 8
+    assert cli.main(argv) == 0
+    assert set(_stages(capsys.readouterr().out).values()) == {"loaded"}
+    # one pixel of one image changes: everything trained on the data is redone
+    target = data / "square" / "3.png"
+    arr = np.asarray(Image.open(target)).copy()
+    arr[0, 0] ^= 1
+    Image.fromarray(arr).save(target)
+    assert cli.main(argv) == 0
+    again = _stages(capsys.readouterr().out)
+    assert again["generator"] == "computed" and again["classifier-mlp"] == "computed"
+
+
+def test_npz_dataset_of_16_pixels_takes_the_dcgan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(1)
+    y = np.arange(96) % 2
+    x = rng.random((96, 16, 16, 3)) * 0.3
+    x[y == 1, :8] += 0.6  # class 1: bright top half
+    np.savez(tmp_path / "halves.npz", x=x, y=y, classes=np.array(["bottom", "top"]))
+    run_dir = tmp_path / "run"
+    argv = ["--smoke", "--device", "cpu", "--dataset", f"npz:{tmp_path / 'halves.npz'}", "--run-dir", str(run_dir),
+            "--classifiers", "lenet", "--test-fraction", "0.25", "--quiet"]
+    assert cli.main(argv) == 0
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["config"]["generator"] == "dcgan" and report["config"]["latent_dim"] == 100
+    assert report["dataset"]["classes"] == ["bottom", "top"] and report["dataset"]["image_shape"] == [3, 16, 16]
+    assert report["dataset"]["n_test"] == 24
+    assert (run_dir / "pairs.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("spec", "needles"),
+    [
+        ("folder:{tmp}/missing", ["does not exist", "one sub-folder per class"]),
+        ("npz:{tmp}/missing.npz", ["does not exist", "'x'"]),
+        ("mnist", ["dataset must be one of", "'mnist'", "folder:PATH"]),
+    ],
+)
+def test_bad_dataset_specs_are_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str, needles: list[str]
+) -> None:
+    assert cli.main(["--smoke", "--dataset", spec.format(tmp=tmp_path), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+def test_one_class_folder_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _png_folder(tmp_path / "d", n_per_class=2)
+    shutil.rmtree(tmp_path / "d" / "square")
+    shutil.rmtree(tmp_path / "d" / "stripe")
+    assert cli.main(["--smoke", "--dataset", f"folder:{tmp_path / 'd'}", "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "1 class" in err and "'circle'" in err and str(tmp_path / "d") in err
