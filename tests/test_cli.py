@@ -50,7 +50,7 @@ def test_tables_z_space_bound(capsys: pytest.CaptureFixture[str]) -> None:
     assert row["latent_radius_normalized"] == pytest.approx(
         expected / ib.expected_gaussian_norm(100)
     )
-    # the paper prints 16e-3 (SVHN) and 0.016 (CIFAR-10); DESIGN.md section 6
+    # the paper prints 16e-3 (SVHN) and 0.016 (CIFAR-10); docs/theory.md, reference values
     assert round(row["latent_radius_normalized"], 6) == 0.015838
     assert row["image_radius"] is None
 
@@ -215,7 +215,7 @@ def test_mean_exact_and_closed_form(capsys: pytest.CaptureFixture[str]) -> None:
     assert mean["theorem4_closed_form"] == ib.theorem4_equiprobable(10)
     assert mean["theorem4"] == pytest.approx(mean["latent_exact"], rel=1e-13)
     assert mean["theorem4"] >= mean["latent_exact"]
-    # DESIGN.md section 3: the closed form is 3-5x looser than the exact sum
+    # the closed form is 3-5x looser than the exact sum (docs/theory.md, closed forms)
     assert 3 < mean["theorem4_closed_form"] / mean["latent_exact"] < 5
     assert mean["image_exact"] is None  # no modulus
 
@@ -420,7 +420,7 @@ def test_figure2_writes_an_image(capsys: pytest.CaptureFixture[str], tmp_path: A
         median = ib.IsoperimetricBound.equiprobable(k).median()
         assert res["medians"][str(k)] == median
         assert res["curves"][str(k)] == pytest.approx((median / np.sqrt(res["dims"])).tolist())
-    # Figure 2's medians (DESIGN.md section 6)
+    # Figure 2's medians (docs/theory.md, reference values)
     want = {"2": 0.674490, "10": 0.363302, "100": 0.249481, "1000": 0.200294}
     assert {k: round(v, 6) for k, v in res["medians"].items()} == want
     assert res["dims"][0] == pytest.approx(1.0) and res["dims"][-1] == pytest.approx(1000.0)
