@@ -588,9 +588,9 @@ def _fmt(x: float | None, spec: str = ".6g") -> str:
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    out.write("  ".join(h.rjust(w) for h, w in zip(headers, widths)) + "\n")
+    out.write("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)) + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
-    out.writelines("  ".join(c.rjust(w) for c, w in zip(r, widths)) + "\n" for r in rows)
+    out.writelines("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + "\n" for r in rows)
 
 
 def _guard(flag: str, fn: Callable[[], Any]) -> Any:
@@ -668,7 +668,7 @@ def _make_bound(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
     normalize = bool(args.normalize)
     counts = [1] * len(values) if args.counts is None else args.counts
     if all(math.isfinite(v) and v >= 0 for v in values) and all(c >= 0 for c in counts):
-        total = math.fsum(float(v) * float(c) for v, c in zip(values, counts))
+        total = math.fsum(float(v) * float(c) for v, c in zip(values, counts, strict=True))
         info["input_sum"] = total
         tol = rounding_tolerance(getattr(values, "decimals", None), math.fsum(map(float, counts)))
         off = abs(total - 1.0)

@@ -96,15 +96,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--run-dir", help="checkpoints and report (default: runs/<dataset>)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:<n>")
     g.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    g.add_argument("--threads", type=int, dest="num_threads", help="CPU threads for torch (0: torch's default; default 1 for digits)")
+    g.add_argument(
+        "--threads",
+        type=int,
+        dest="num_threads",
+        help="CPU threads for torch (0: torch's default; default 1 for digits)",
+    )
     g.add_argument("--smoke", action="store_true", help="tiny configuration that runs every stage in seconds (CI)")
     g.add_argument("--train-only", action="store_true", help="stop after training the generator and the classifiers")
     g.add_argument("--max-train", type=int, help="use only the first N training images")
     g.add_argument("--max-test", type=int, help="use only the first N test images")
     m = p.add_argument_group("models and training")
-    m.add_argument("--classifiers", nargs="+", metavar="NAME", help="e.g. lenet,resnet18,resnet101 or vgg16 wrn-28-10 wrn-28-10+adv")
-    m.add_argument("--generator", choices=("vae", "dcgan"), help="generative model (default: vae for digits, dcgan otherwise)")
-    m.add_argument("--latent-dim", type=int, help="d (default 8 for digits, 100 otherwise)")
+    m.add_argument(
+        "--classifiers",
+        nargs="+",
+        metavar="NAME",
+        help="e.g. lenet,resnet18,resnet101 or vgg16 wrn-28-10 wrn-28-10+adv",
+    )
+    m.add_argument(
+        "--generator",
+        choices=("vae", "dcgan"),
+        help="generative model (default: vae for digits, dcgan otherwise; for your own data, see the README)",
+    )
+    m.add_argument("--latent-dim", type=int, help="d (default 8 for digits, 100 for svhn and cifar10)")
     m.add_argument("--generator-checkpoint", help="state_dict file for the generator: skip its training")
     m.add_argument("--generator-epochs", type=int)
     m.add_argument("--classifier-epochs", type=int)
@@ -114,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--classifier-lr", type=float)
     m.add_argument("--optimizer", choices=("adam", "sgd"))
     m.add_argument("--width-scale", type=float, help="multiply every network's channel counts")
-    m.add_argument("--adv-epsilon", type=float, default=8 / 255, help="PGD radius (L-inf) for +adv classifiers (default 8/255)")
+    m.add_argument(
+        "--adv-epsilon", type=float, default=8 / 255, help="PGD radius (L-inf) for +adv classifiers (default 8/255)"
+    )
     m.add_argument("--adv-step", type=float, default=2 / 255, help="PGD step (default 2/255)")
     m.add_argument("--adv-steps", type=int, default=7, help="PGD steps (default 7)")
     r = p.add_argument_group("measurement and bounds")
@@ -122,11 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chunk-size", type=int, help="samples per measurement checkpoint")
     r.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot (default 0.02)")
     r.add_argument("--max-iter", type=int, help="DeepFool iterations (default 50)")
-    r.add_argument("--no-refine", action="store_true", help="keep DeepFool's raw perturbations (no line search shrinking them)")
+    r.add_argument(
+        "--no-refine", action="store_true", help="keep DeepFool's raw perturbations (no line search shrinking them)"
+    )
     r.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25, as in the paper)")
     r.add_argument("--failure-prob", type=float, help="delta of the estimated modulus (default 0.01; 0.1 with --smoke)")
-    r.add_argument("--modulus-confidence", type=float, help="confidence of the modulus estimate (default 0.99; 0.9 with --smoke)")
-    r.add_argument("--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)")
+    r.add_argument(
+        "--modulus-confidence", type=float, help="confidence of the modulus estimate (default 0.99; 0.9 with --smoke)"
+    )
+    r.add_argument(
+        "--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)"
+    )
     r.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
     r.add_argument("--audit-confidence", type=float, default=0.99)
     r.add_argument(

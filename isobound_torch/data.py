@@ -274,7 +274,9 @@ def _read_svhn_mat(path: Path, limit: int | None) -> tuple[torch.Tensor, torch.T
     return images, labels
 
 
-def load_svhn(data_dir: str | os.PathLike[str], *, max_train: int | None = None, max_test: int | None = None) -> ImageDataset:
+def load_svhn(
+    data_dir: str | os.PathLike[str], *, max_train: int | None = None, max_test: int | None = None
+) -> ImageDataset:
     """SVHN cropped digits (32x32 RGB, K = 10) from ``train_32x32.mat`` and ``test_32x32.mat``.
 
     The 'extra' set is not used, as in the paper. Label 10 (the digit 0) becomes 0.
@@ -319,7 +321,7 @@ def load_svhn(data_dir: str | os.PathLike[str], *, max_train: int | None = None,
 
 def _unpickle_batch(raw: bytes, label: str) -> tuple[np.ndarray, np.ndarray]:
     try:
-        batch = pickle.load(io.BytesIO(raw), encoding="bytes")  # noqa: S301 - the CIFAR format is pickle
+        batch = pickle.load(io.BytesIO(raw), encoding="bytes")
     except Exception as exc:
         raise ValueError(f"CIFAR-10 batch {label!r} could not be unpickled: {exc}") from exc
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
@@ -474,10 +476,9 @@ def _class_dirs(root: Path) -> list[Path]:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        (p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
-        key=lambda p: p.relative_to(folder).as_posix(),
-    )
+    found = (p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    images = (p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(images, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def _folder_files(root: Path) -> dict[str, dict[str, list[Path]]]:
@@ -824,7 +825,9 @@ def load_npz(
         keys = set(archive.files)
         missing = [k for k in ("x", "y") if k not in keys]
         if missing:
-            raise ValueError(f"{str(root)!r} lacks array(s) {missing!r} (it has {sorted(keys)!r}); expected {_NPZ_LAYOUT}")
+            raise ValueError(
+                f"{str(root)!r} lacks array(s) {missing!r} (it has {sorted(keys)!r}); expected {_NPZ_LAYOUT}"
+            )
         if ("x_test" in keys) != ("y_test" in keys):
             raise ValueError(f"{str(root)!r} must hold both 'x_test' and 'y_test' or neither, it has {sorted(keys)!r}")
         try:
@@ -887,7 +890,8 @@ def load_npz(
             raise ValueError(f"{str(root)!r}: the test split is empty (test_fraction={fraction}); add images")
         extra = {"test_fraction": fraction, "split_seed": split_seed}
     return _custom_dataset(
-        f"npz:{path}", train_x, train_y, test_x, test_y, max_value, tuple(classes), str(root), extra, max_train, max_test
+        f"npz:{path}", train_x, train_y, test_x, test_y, max_value, tuple(classes), str(root), extra,
+        max_train, max_test,
     )
 
 
@@ -1175,7 +1179,7 @@ def write_fake_svhn(
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
-    for fname, n in zip(_SVHN_FILES, (n_train, n_test)):
+    for fname, n in zip(_SVHN_FILES, (n_train, n_test), strict=True):
         images, labels = _fake_images(n, 10, rng)
         x = np.ascontiguousarray(np.transpose(images, (2, 3, 1, 0)))  # NCHW -> HWCN
         y = np.where(labels == 0, 10, labels).astype(np.uint8).reshape(-1, 1)

@@ -86,7 +86,7 @@ def _deny_writes(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     """What a read-only run directory does: creating a file in it fails with EACCES."""
     real = store.tempfile.mkstemp
 
-    def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:  # noqa: A002 - tempfile's name
+    def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:
         if dir is not None and Path(dir).resolve().is_relative_to(root.resolve()):
             raise PermissionError(13, "Permission denied", str(Path(dir) / kwargs.get("prefix", "")))
         return real(*args, dir=dir, **kwargs)
@@ -109,7 +109,9 @@ def test_read_only_finished_run_reports_what_it_cannot_write(
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
 
 
-def test_unwritable_new_run_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unwritable_new_run_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_dir = tmp_path / "new"
     _deny_writes(monkeypatch, run_dir)
     assert cli.main([*_FAST, "--run-dir", str(run_dir), "--quiet"]) == 2
