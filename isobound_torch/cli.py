@@ -284,10 +284,26 @@ def _fake_data_for_smoke(ns: argparse.Namespace) -> str:
     if present:
         note = f"--smoke without --data-dir: using the fake {what} in {str(folder)!r}"
     else:
-        if ns.dataset == "svhn":
-            write_fake_svhn(folder, n_train=192, n_test=64)
-        else:
-            write_fake_cifar10(folder, n_per_batch=40, n_test=64)
+        # written beside, then renamed into place: under torchrun every rank gets here,
+        # and no rank may read half a file (the content is seeded, so any copy will do)
+        import shutil
+        import tempfile
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{ns.dataset}-", dir=folder.parent))
+        try:
+            if ns.dataset == "svhn":
+                write_fake_svhn(tmp, n_train=192, n_test=64)
+            else:
+                write_fake_cifar10(tmp, n_per_batch=40, n_test=64)
+            try:
+                tmp.rename(folder)
+            except OSError:
+                if not folder.is_dir():  # not another rank's copy: a real problem
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
         note = (
             f"--smoke without --data-dir: wrote fake {what} in the official format to {str(folder)!r} "
             "(synthetic pictures, not the real dataset; pass --data-dir for the real files)"
