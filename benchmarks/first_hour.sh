@@ -31,7 +31,7 @@ timed() {  # name, command: runs it in a fresh venv, prints "seconds status"
 read -r s1 rc1 < <(timed line1 "$line1")
 experiment_seconds="$(python3 -c "import json; print(round(json.load(open('runs/digits/report.json'))['total_seconds']))" 2>/dev/null || echo '?')"
 read -r s2 rc2 < <(timed line2 "$line2")
-summary="$(grep -E '^[0-9]+ passed|passed' "$work/line2.log" | tail -1)"
+summary="$(grep -E 'passed|failed' "$work/line2.log" | tail -1 | sed -E 's/^=+ //; s/ =+$//')"
 {
     echo "# The README's two commands in fresh virtual environments"
     echo
