@@ -1,15 +1,28 @@
 """Command line interface: ``isobound bound``, ``isobound figure2``, ``isobound experiment``.
 
 Nothing is parsed at import time; :func:`main` takes the argument list and
-returns the exit status (0 success, 2 bad input or a missing optional
-dependency).  Plain tables by default, ``--json`` for machines.
+returns the exit status.  Plain tables by default, ``--json`` for machines.
+
+Exit statuses (the same for every subcommand, through :func:`run_command`):
+
+=====  ==================================================================
+0      success
+2      bad input, an unusable path (unwritable, missing, a file where a
+       directory is expected) or a missing optional dependency; a message
+       on stderr names the argument or the path, never a traceback
+130    interrupted (Ctrl-C); the message says whether re-running resumes
+141    the reader of stdout went away (``isobound ... | head``): output
+       stops quietly, as it does for other Unix tools killed by SIGPIPE
+=====  ==================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import decimal
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -17,7 +30,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-__all__ = ["main"]
+from . import __version__
+from ._validation import SUM_TOLERANCE
+
+__all__ = ["main", "run_command", "UsageError", "EXIT_USAGE", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
 
 PROG = "isobound"
 
@@ -38,8 +54,142 @@ examples:
 """
 
 
-class _UsageError(Exception):
-    """Bad input discovered after argparse: reported like an argparse error."""
+#: Exit status for bad input or an unusable path.
+EXIT_USAGE = 2
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+#: Exit status when stdout's reader has gone (128 + SIGPIPE, as shells report it).
+EXIT_BROKEN_PIPE = 141
+
+
+class UsageError(Exception):
+    """Bad input discovered after argparse: reported like an argparse error.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the argument and the value.
+    prog : str, optional
+        The command to name in the message (default: the one given to
+        :func:`run_command`).
+    """
+
+    def __init__(self, message: str, *, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """``Permission denied: '/path'`` rather than ``[Errno 13] Permission denied: '/path'``."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return what
+    where = repr(os.fsdecode(exc.filename))
+    if exc.filename2 is not None:
+        where += f" -> {os.fsdecode(exc.filename2)!r}"
+    return f"{what}: {where}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout's file descriptor at /dev/null so that the exit-time flush cannot fail."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured, replaced)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def run_command(
+    prog: str,
+    body: Callable[[], int | None],
+    *,
+    interrupted: str = "interrupted",
+    user_errors: tuple[type[BaseException], ...] = (),
+) -> int:
+    """Run one command's ``body`` and turn every expected failure into a message and a status.
+
+    This is the one place where the command line handles errors: every
+    subcommand (``bound``, ``figure2``, ``experiment``, and plugins) runs its
+    body through it, so that no failure a user can cause ends in a traceback.
+
+    Parameters
+    ----------
+    prog : str
+        Name used in messages, e.g. ``"isobound experiment"``.
+    body : callable
+        Does the work and returns the exit status (``None`` means 0).
+    interrupted : str, optional
+        Printed after Ctrl-C (e.g. ``"interrupted; run the same command again
+        to resume"`` for a resumable command).
+    user_errors : tuple of exception types, optional
+        Further exceptions that mean bad input (e.g. ``(ValueError,)`` where the
+        library's own checks name the argument); reported with their message
+        and status 2.
+
+    Returns
+    -------
+    int
+        The body's status; 2 (:data:`EXIT_USAGE`) for a :class:`UsageError`, an
+        exception in ``user_errors`` or an ``OSError`` (a path that cannot be
+        read or written), 130 (:data:`EXIT_INTERRUPTED`) after Ctrl-C, 141
+        (:data:`EXIT_BROKEN_PIPE`) when stdout's reader has gone. ``SystemExit``
+        (argparse's ``--help`` and usage errors) becomes its code.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> def body():
+    ...     raise UsageError("--size: must be positive, got -1")
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     run_command("demo", body)
+    2
+    >>> err.getvalue()
+    'demo: error: --size: must be positive, got -1\\n'
+    >>> def stopped():
+    ...     raise KeyboardInterrupt
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     run_command("demo", stopped, interrupted="interrupted; run it again to resume")
+    130
+    >>> err.getvalue()
+    '\\ndemo: interrupted; run it again to resume\\n'
+    """
+    try:
+        rc = body()
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return int(rc or 0)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None or isinstance(code, int):
+            return int(code or 0)
+        sys.stderr.write(f"{prog}: error: {code}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _write_stderr(f"\n{prog}: {interrupted}\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except UsageError as exc:
+        _write_stderr(f"{exc.prog or prog}: error: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:
+        _write_stderr(f"{prog}: error: {_describe_os_error(exc)}\n")
+        return EXIT_USAGE
+    except user_errors as exc:
+        _write_stderr(f"{prog}: error: {exc}\n")
+        return EXIT_USAGE
+
+
+def _write_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr itself is gone: nothing left to tell
+        pass
 
 
 # ---------------------------------------------------------------------------
@@ -55,14 +205,19 @@ def _parse_float(text: str) -> float:
 
 
 def _parse_int(text: str) -> int:
-    """An integer, also written as ``1e15`` (exact when it is integral)."""
+    """An integer, also written as ``1e15`` or ``1e400`` (exact: read as a decimal, not a float)."""
     try:
         return int(text)
     except ValueError:
         pass
-    value = _parse_float(text)
-    if not (math.isfinite(value) and value.is_integer()):
+    try:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not value.is_finite() or value != value.to_integral_value():
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
+    if value.adjusted() > 4000:  # int() of it would take a long time and a lot of memory
+        raise argparse.ArgumentTypeError(f"integer too large (more than 4000 digits): {text!r}")
     return int(value)
 
 
@@ -73,11 +228,79 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Printed(list[float]):
+    """Numbers parsed from text, with the most decimals any of them was written with.
+
+    ``decimals`` is ``None`` when an entry is not a plain decimal (``nan``, ``inf``).
+    """
+
+    decimals: int | None = None
+    source: str = ""
+
+
+def _decimals(text: str) -> int | None:
+    try:
+        exponent = decimal.Decimal(text.strip()).as_tuple().exponent
+    except decimal.InvalidOperation:
+        return None
+    return max(0, -exponent) if isinstance(exponent, int) else None
+
+
+def _printed(values: list[float], texts: list[str], source: str) -> _Printed:
+    out = _Printed(values)
+    digits = [_decimals(t) for t in texts]
+    out.decimals = None if any(d is None for d in digits) else max(digits, default=0)  # type: ignore[type-var]
+    out.source = source
+    return out
+
+
 def _float_list(text: str) -> list[float]:
     parts = [p.strip() for p in text.split(",")]
     if not parts or any(p == "" for p in parts):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-    return [_parse_float(p) for p in parts]
+    return _printed([_parse_float(p) for p in parts], parts, text)
+
+
+_FIELD_SEPARATORS = re.compile(r"[,;\s]+")
+
+
+def _read_probs_file(path: str) -> _Printed:
+    """Numbers from a text file: one per line, or comma/semicolon/space separated (CSV).
+
+    Blank lines and lines starting with ``#`` are skipped; ``-`` reads stdin.
+    Errors name the file and the line.
+    """
+    flag = "--probs-file"
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot read {path!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{flag}: {path!r} is not a UTF-8 text file ({exc.reason})") from None
+    values: list[float] = []
+    texts: list[str] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        for field in _FIELD_SEPARATORS.split(stripped):
+            if field == "":
+                continue
+            try:
+                values.append(float(field))
+            except ValueError:
+                raise UsageError(
+                    f"{flag}: {path!r}, line {lineno}: not a number: {field!r} (expected one "
+                    "probability per line, or comma-separated probabilities)"
+                ) from None
+            texts.append(field)
+    if not values:
+        raise UsageError(f"{flag}: {path!r} holds no numbers")
+    return _printed(values, texts, path)
 
 
 def _int_list(text: str) -> list[int]:
@@ -171,6 +394,7 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     b = sub.add_parser(
@@ -196,7 +420,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--probs",
         type=_float_list,
         metavar="P1,P2,...",
-        help="class proportions p_i = P(f(g(z)) = i), summing to 1",
+        help="class proportions p_i = P(f(g(z)) = i), summing to 1 (up to the rounding of "
+        "their printed decimals; see --normalize)",
+    )
+    cx.add_argument(
+        "--probs-file",
+        metavar="PATH",
+        help="read the class proportions from a text file: one per line, or comma-separated "
+        "(CSV); '#' starts a comment line; '-' reads stdin",
     )
     cx.add_argument(
         "--log-probs",
@@ -208,9 +439,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--counts",
         type=_int_list,
         metavar="C1,C2,...",
-        help="multiplicity of each --probs/--log-probs entry",
+        help="multiplicity of each --probs/--probs-file/--log-probs entry",
     )
-    cls.add_argument("--normalize", action="store_true", help="rescale the proportions to sum to 1")
+    cls.add_argument(
+        "--normalize",
+        action="store_true",
+        help="rescale the proportions to sum to 1, whatever their sum (without it, a sum off "
+        "by more than the rounding of the printed decimals is an error)",
+    )
 
     what = b.add_argument_group("what to compute (default: --quantile 0.25)")
     what.add_argument(
@@ -359,48 +595,100 @@ def _fmt(x: float | None, spec: str = ".6g") -> str:
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    out.write("  ".join(h.rjust(w) for h, w in zip(headers, widths)) + "\n")
+    out.write("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)) + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
-    out.writelines("  ".join(c.rjust(w) for c, w in zip(r, widths)) + "\n" for r in rows)
+    out.writelines("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + "\n" for r in rows)
 
 
 def _guard(flag: str, fn: Callable[[], Any]) -> Any:
-    """Run ``fn``; turn a ValueError into a usage error that names the CLI flag."""
+    """Run ``fn``; turn a ValueError (or an OverflowError) into a usage error naming the flag.
+
+    The library's hint ``normalize=True`` is the CLI's ``--normalize``.
+    """
     try:
         return fn()
-    except ValueError as exc:
-        raise _UsageError(f"{flag}: {exc}") from None
+    except (ValueError, OverflowError) as exc:
+        message = str(exc).replace("pass normalize=True", "pass --normalize")
+        raise UsageError(f"{flag}: {message}") from None
+
+
+#: The largest rounding error of a printed sum that ``--probs`` forgives without ``--normalize``.
+MAX_ROUNDING = 1e-3
+
+
+def rounding_tolerance(decimals: int | None, n_entries: float) -> float:
+    """How far from 1 a sum of ``n_entries`` numbers printed to ``decimals`` places may be.
+
+    Each entry is within half a unit of its last printed place, so the sum is
+    within ``n_entries * 0.5 * 10**-decimals`` of the exact sum. Entries
+    written with fewer places (``0.5`` beside ``0.166667``) are taken as exact
+    at the finest printed place. ``None`` or 0 decimals: no tolerance. The
+    result is capped at :data:`MAX_ROUNDING`: a coarser input (``0.5,0.4``
+    "printed to 1 decimal") is more likely a typo than a rounding, and
+    rescaling it needs an explicit ``--normalize``.
+
+    Examples
+    --------
+    >>> rounding_tolerance(6, 3)
+    1.5e-06
+    >>> rounding_tolerance(None, 3), rounding_tolerance(0, 3), rounding_tolerance(1, 2)
+    (0.0, 0.0, 0.001)
+    """
+    if not decimals:
+        return 0.0
+    return min(float(n_entries) * 0.5 * 10.0 ** (-decimals), MAX_ROUNDING)
 
 
 def _make_bound(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
     import isobound as ib
 
     if args.counts is not None and args.classes is not None:
-        raise _UsageError("--counts goes with --probs or --log-probs, not with --classes")
+        raise UsageError("--counts goes with --probs, --probs-file or --log-probs, not with --classes")
     if args.classes is not None:
         k = args.classes
-        bound = _guard("--classes", lambda: ib.IsoperimetricBound.equiprobable(k))
-        return bound, {"equiprobable": True}, f"K = {k} equiprobable classes"
-    flag = "--probs" if args.probs is not None else "--log-probs"
-    values = args.probs if args.probs is not None else args.log_probs
+        digits = len(str(k)) if k >= 10**15 else None
+        flag = "--classes" if digits is None else f"--classes (an integer of {digits} digits)"
+        bound = _guard(flag, lambda: ib.IsoperimetricBound.equiprobable(k))
+        equi: dict[str, Any] = {"equiprobable": True, "n_classes": k, "input_sum": None, "rescaled": False}
+        return bound, equi, f"K = {k} equiprobable classes"
+    if args.probs_file is not None:
+        flag, values = "--probs-file", _read_probs_file(args.probs_file)
+    elif args.probs is not None:
+        flag, values = "--probs", args.probs
+    else:
+        flag, values = "--log-probs", args.log_probs
     if args.counts is not None and len(args.counts) != len(values):
-        raise _UsageError(
+        raise UsageError(
             f"--counts has {len(args.counts)} entries but {flag} has {len(values)}: "
             f"--counts={','.join(map(str, args.counts))}"
         )
-    if args.probs is not None:
-        bound = _guard(
-            flag,
-            lambda: ib.IsoperimetricBound(values, args.counts, normalize=args.normalize),
-        )
-    else:
+    info: dict[str, Any] = {"equiprobable": False, "input_sum": None, "rescaled": False}
+    if flag == "--log-probs":
         bound = _guard(
             flag,
             lambda: ib.IsoperimetricBound.from_log_probs(
                 values, args.counts, normalize=args.normalize
             ),
         )
-    return bound, {"equiprobable": False}, f"K = {bound.n_classes} classes"
+        info["rescaled"] = bool(args.normalize)
+        return bound, info, f"K = {bound.n_classes} classes"
+    normalize = bool(args.normalize)
+    counts = [1] * len(values) if args.counts is None else args.counts
+    if all(math.isfinite(v) and v >= 0 for v in values) and all(c >= 0 for c in counts):
+        total = math.fsum(float(v) * float(c) for v, c in zip(values, counts, strict=True))
+        info["input_sum"] = total
+        tol = rounding_tolerance(getattr(values, "decimals", None), math.fsum(map(float, counts)))
+        off = abs(total - 1.0)
+        if not normalize and SUM_TOLERANCE < off <= tol * (1.0 + 1e-9):
+            normalize = True
+            info["note"] = (
+                f"{flag}: the proportions sum to {total!r}, within the rounding of numbers printed "
+                f"to {values.decimals} decimal{'s' if values.decimals != 1 else ''} "
+                f"(|sum - 1| <= {tol:.3g}); rescaled to sum to 1"
+            )
+        info["rescaled"] = off > 0  # the bound divides by the sum whenever it accepts it
+    bound = _guard(flag, lambda: ib.IsoperimetricBound(values, args.counts, normalize=normalize))
+    return bound, info, f"K = {bound.n_classes} classes"
 
 
 def _make_modulus(args: argparse.Namespace) -> Any:
@@ -417,7 +705,7 @@ def _make_modulus(args: argparse.Namespace) -> Any:
         c, a = args.holder
         omega = _guard("--holder", lambda: ib.Holder(c, a, failure_prob=delta))
     elif delta:
-        raise _UsageError(
+        raise UsageError(
             f"--failure-prob={delta!r} needs a modulus (--lipschitz, --affine or --holder)"
         )
     if args.uniform_prior:
@@ -434,14 +722,16 @@ def _cmd_bound(args: argparse.Namespace, out: TextIO) -> int:
     import isobound as ib
 
     latent, info, description = _make_bound(args)
+    if "note" in info:
+        sys.stderr.write(f"{PROG} bound: note: {info['note']}\n")
     omega = _make_modulus(args)
     image = latent.through(omega) if omega is not None else None
     if args.image_norm is not None and not (math.isfinite(args.image_norm) and args.image_norm > 0):
-        raise _UsageError(f"--image-norm must be a positive number, got {args.image_norm!r}")
+        raise UsageError(f"--image-norm must be a positive number, got {args.image_norm!r}")
     if args.image_norm is not None and omega is None:
-        raise _UsageError("--image-norm needs a modulus (image-space quantiles)")
+        raise UsageError("--image-norm needs a modulus (image-space quantiles)")
     if args.diameter is not None and not args.diameter > 0:
-        raise _UsageError(f"--diameter must be a positive number, got {args.diameter!r}")
+        raise UsageError(f"--diameter must be a positive number, got {args.diameter!r}")
     quantiles = args.quantile
     if quantiles is None and args.eta is None and not args.mean:
         quantiles = [0.25]
@@ -452,11 +742,16 @@ def _cmd_bound(args: argparse.Namespace, out: TextIO) -> int:
     result: dict[str, Any] = {
         "command": "bound",
         "classes": {
-            "n_classes": latent.n_classes,
+            # for --classes, K itself: exact however large (a float count is not)
+            "n_classes": info.get("n_classes", latent.n_classes),
             "equiprobable": info["equiprobable"],
             "class_probs": [float(p) for p in latent.class_probs],
             "log_probs": [_num(lp) for lp in latent.log_probs],
-            "counts": [int(c) for c in latent.counts],
+            "counts": [info["n_classes"]]
+            if "n_classes" in info
+            else [int(c) for c in latent.counts],
+            "input_sum": info["input_sum"],
+            "rescaled": info["rescaled"],
         },
         "modulus": None
         if omega is None
@@ -652,9 +947,9 @@ def _cmd_figure2(args: argparse.Namespace, out: TextIO) -> int:
 
     lo, hi = args.d_min, args.d_max
     if not (math.isfinite(lo) and lo > 0):
-        raise _UsageError(f"--d-min must be a positive number, got {lo!r}")
+        raise UsageError(f"--d-min must be a positive number, got {lo!r}")
     if not (math.isfinite(hi) and hi >= lo):
-        raise _UsageError(f"--d-max must be a finite number >= --d-min, got {hi!r}")
+        raise UsageError(f"--d-max must be a finite number >= --d-min, got {hi!r}")
     if args.linear_x:
         dims = np.linspace(lo, hi, args.points)
     else:
@@ -664,11 +959,11 @@ def _cmd_figure2(args: argparse.Namespace, out: TextIO) -> int:
     try:
         fig = figure2(classes, dims, log_x=not args.linear_x, log_y=args.log_y)
     except ImportError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     try:
         fig.savefig(args.out, dpi=args.dpi)
     except (OSError, ValueError) as exc:
-        raise _UsageError(f"--out: cannot write {args.out!r}: {exc}") from None
+        raise UsageError(f"--out: cannot write {args.out!r}: {exc}") from None
     if args.json:
         payload = {
             "command": "figure2",
@@ -734,8 +1029,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         Exit status: 0 on success, 2 on bad input (with a message naming the
-        argument and its value on stderr, no traceback) or a missing
-        optional dependency.
+        argument and its value on stderr, no traceback), an unusable path or
+        a missing optional dependency, 130 after Ctrl-C, 141 when the reader
+        of stdout has gone (see the module docstring and :func:`run_command`).
 
     Examples
     --------
@@ -762,23 +1058,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     isobound bound: error: --probs: class_probs must sum to 1, but they sum to 0.8 ...
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
+    return run_command(PROG, lambda: _dispatch(args_list))
+
+
+def _dispatch(args_list: list[str]) -> int:
     if args_list and args_list[0] in ("experiment", "evaluate"):
         return _cmd_experiment(args_list[1:], args_list[0])
     parser = _build_parser()
-    try:
-        args = parser.parse_args(_attach_negative_values(args_list))
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    args = parser.parse_args(_attach_negative_values(args_list))  # SystemExit: run_command
     out = sys.stdout
     if args.command is None:
         parser.print_help(sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         if args.command == "bound":
             return _cmd_bound(args, out)
         if args.command == "figure2":
             return _cmd_figure2(args, out)
         return _cmd_experiment([])  # pragma: no cover - dispatched above
-    except _UsageError as exc:
-        sys.stderr.write(f"{PROG} {args.command}: error: {exc}\n")
-        return 2
+    except UsageError as exc:
+        exc.prog = exc.prog or f"{PROG} {args.command}"
+        raise

@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main", "build_parser", "config_from_args"]
@@ -26,6 +28,9 @@ _EPILOG = """\
 examples:
   isobound experiment                                   # digits, end to end, a few minutes on a CPU
   isobound experiment --smoke --run-dir /tmp/smoke      # tiny run of every stage (seconds)
+  isobound experiment --smoke --dataset svhn            # the same on fake SVHN files it writes itself
+  isobound experiment --dataset folder:~/pets           # your own images, one sub-folder per class
+  isobound experiment --dataset npz:data.npz --test-fraction 0.1
   isobound experiment --dataset svhn --data-dir ~/data/svhn --device cuda
   isobound experiment --dataset cifar10 --data-dir ~/data --device cuda
   torchrun --nproc_per_node 4 -m isobound_torch.cli --dataset svhn --data-dir ~/data/svhn --device cuda
@@ -44,6 +49,14 @@ def _names(values: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(out)
 
 
+def _version() -> str:
+    import torch
+
+    import isobound
+
+    return f"isobound {isobound.__version__} (torch {torch.__version__})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``isobound experiment``."""
     p = argparse.ArgumentParser(
@@ -57,21 +70,55 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=_version())
     g = p.add_argument_group("data and run")
-    g.add_argument("--dataset", choices=("digits", "svhn", "cifar10"), default="digits", help="default: digits (bundled with scikit-learn)")
-    g.add_argument("--data-dir", help="directory with train_32x32.mat/test_32x32.mat (SVHN) or cifar-10-batches-py (CIFAR-10)")
+    g.add_argument(
+        "--dataset",
+        default="digits",
+        metavar="SPEC",
+        help="digits (default; bundled with scikit-learn), svhn, cifar10, or your own data: "
+        "folder:PATH (one sub-folder of PNG/JPEG images per class, or PATH/train/<class> and "
+        "PATH/test/<class>) or npz:PATH (arrays x: N x C x H x W or N x H x W x C, uint8 or float "
+        "in [0, 1]; y: labels; optional x_test, y_test, classes)",
+    )
+    g.add_argument(
+        "--data-dir",
+        help="directory with train_32x32.mat/test_32x32.mat (SVHN) or cifar-10-batches-py (CIFAR-10); "
+        "with --smoke and no --data-dir, small fake files in those formats are written into the run directory",
+    )
+    g.add_argument(
+        "--test-fraction",
+        type=float,
+        help="share of each class held out for testing (digits: default 0.25; your own data without "
+        "a test split: default 0.2)",
+    )
+    g.add_argument("--split-seed", type=int, help="seed of the train/test split (default 0)")
     g.add_argument("--run-dir", help="checkpoints and report (default: runs/<dataset>)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:<n>")
     g.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    g.add_argument("--threads", type=int, dest="num_threads", help="CPU threads for torch (0: torch's default; default 1 for digits)")
+    g.add_argument(
+        "--threads",
+        type=int,
+        dest="num_threads",
+        help="CPU threads for torch (0: torch's default; default 1 for digits)",
+    )
     g.add_argument("--smoke", action="store_true", help="tiny configuration that runs every stage in seconds (CI)")
     g.add_argument("--train-only", action="store_true", help="stop after training the generator and the classifiers")
     g.add_argument("--max-train", type=int, help="use only the first N training images")
     g.add_argument("--max-test", type=int, help="use only the first N test images")
     m = p.add_argument_group("models and training")
-    m.add_argument("--classifiers", nargs="+", metavar="NAME", help="e.g. lenet,resnet18,resnet101 or vgg16 wrn-28-10 wrn-28-10+adv")
-    m.add_argument("--generator", choices=("vae", "dcgan"), help="generative model (default: vae for digits, dcgan otherwise)")
-    m.add_argument("--latent-dim", type=int, help="d (default 8 for digits, 100 otherwise)")
+    m.add_argument(
+        "--classifiers",
+        nargs="+",
+        metavar="NAME",
+        help="e.g. lenet,resnet18,resnet101 or vgg16 wrn-28-10 wrn-28-10+adv",
+    )
+    m.add_argument(
+        "--generator",
+        choices=("vae", "dcgan"),
+        help="generative model (default: vae for digits, dcgan otherwise; for your own data, see the README)",
+    )
+    m.add_argument("--latent-dim", type=int, help="d (default 8 for digits, 100 for svhn and cifar10)")
     m.add_argument("--generator-checkpoint", help="state_dict file for the generator: skip its training")
     m.add_argument("--generator-epochs", type=int)
     m.add_argument("--classifier-epochs", type=int)
@@ -81,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--classifier-lr", type=float)
     m.add_argument("--optimizer", choices=("adam", "sgd"))
     m.add_argument("--width-scale", type=float, help="multiply every network's channel counts")
-    m.add_argument("--adv-epsilon", type=float, default=8 / 255, help="PGD radius (L-inf) for +adv classifiers (default 8/255)")
+    m.add_argument(
+        "--adv-epsilon", type=float, default=8 / 255, help="PGD radius (L-inf) for +adv classifiers (default 8/255)"
+    )
     m.add_argument("--adv-step", type=float, default=2 / 255, help="PGD step (default 2/255)")
     m.add_argument("--adv-steps", type=int, default=7, help="PGD steps (default 7)")
     r = p.add_argument_group("measurement and bounds")
@@ -89,11 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chunk-size", type=int, help="samples per measurement checkpoint")
     r.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot (default 0.02)")
     r.add_argument("--max-iter", type=int, help="DeepFool iterations (default 50)")
-    r.add_argument("--no-refine", action="store_true", help="keep DeepFool's raw perturbations (no line search shrinking them)")
+    r.add_argument(
+        "--no-refine", action="store_true", help="keep DeepFool's raw perturbations (no line search shrinking them)"
+    )
     r.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25, as in the paper)")
     r.add_argument("--failure-prob", type=float, help="delta of the estimated modulus (default 0.01; 0.1 with --smoke)")
-    r.add_argument("--modulus-confidence", type=float, help="confidence of the modulus estimate (default 0.99; 0.9 with --smoke)")
-    r.add_argument("--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)")
+    r.add_argument(
+        "--modulus-confidence", type=float, help="confidence of the modulus estimate (default 0.99; 0.9 with --smoke)"
+    )
+    r.add_argument(
+        "--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)"
+    )
     r.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
     r.add_argument("--audit-confidence", type=float, default=0.99)
     r.add_argument(
@@ -105,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o = p.add_argument_group("output")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
-    o.add_argument("--quiet", action="store_true", help="no log lines, only the result")
+    o.add_argument("--quiet", action="store_true", help="no log lines and no progress bars, only the result")
     o.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
     return p
 
@@ -134,6 +189,8 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         optimizer=ns.optimizer,
         max_train=ns.max_train,
         max_test=ns.max_test,
+        test_fraction=ns.test_fraction,
+        split_seed=ns.split_seed,
         n_samples=ns.n_samples,
         chunk_size=ns.chunk_size,
         overshoot=ns.overshoot,
@@ -151,7 +208,7 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         ci_level=ns.ci_level,
         smoke=ns.smoke,
         train_only=ns.train_only,
-        progress=not ns.no_progress,
+        progress=not (ns.no_progress or ns.quiet),
         num_threads=ns.num_threads,
     )
 
@@ -170,11 +227,117 @@ def _summary(result: Any) -> dict[str, Any]:
     }
 
 
+#: What ``isobound experiment`` prints after Ctrl-C (exit status 130).
+INTERRUPTED = "interrupted; run the same command again to resume"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``isobound experiment`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
-    Exit codes: 0 success, 2 bad arguments or missing data (message on stderr).
+    Exit codes (see :func:`isobound.cli.run_command`, which handles them): 0 success;
+    2 bad arguments, missing data or a run directory that cannot be written (message
+    on stderr, no traceback); 130 interrupted (Ctrl-C: the finished stages, chunks
+    and epochs are kept, and the same command resumes); 141 stdout closed early.
     """
+    from isobound.cli import run_command
+
+    return run_command(
+        "isobound experiment",
+        lambda: _main(argv),
+        interrupted=INTERRUPTED,
+        user_errors=(ValueError,),
+    )
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    from isobound.cli import UsageError
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--run-dir: {str(run_dir)!r} exists and is not a directory")
+    for parent in run_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"--run-dir: {str(run_dir)!r} cannot be created: {str(parent)!r} is a file"
+                )
+            break
+
+
+def _fake_data_for_smoke(ns: argparse.Namespace) -> str:
+    """``--smoke --dataset svhn|cifar10`` without ``--data-dir``: small fake files in the official format.
+
+    They go to ``<run-dir>/fake-data/<dataset>`` and are written once (a re-run
+    finds them, so it resumes like any other run). The pictures are synthetic: a
+    smoke run checks that every stage works, its numbers mean nothing.
+    """
+    from .data import write_fake_cifar10, write_fake_svhn
+
+    run_dir = Path(ns.run_dir or Path("runs") / ns.dataset)
+    _check_run_dir(run_dir)
+    folder = run_dir / "fake-data" / ns.dataset
+    if ns.dataset == "svhn":
+        present = all((folder / n).is_file() for n in ("train_32x32.mat", "test_32x32.mat"))
+        what = "SVHN files (train_32x32.mat, test_32x32.mat)"
+    else:
+        present = (folder / "cifar-10-batches-py" / "test_batch").is_file()
+        what = "CIFAR-10 python batches (cifar-10-batches-py/)"
+    if present:
+        note = f"--smoke without --data-dir: using the fake {what} in {str(folder)!r}"
+    else:
+        # written beside, then renamed into place: under torchrun every rank gets here,
+        # and no rank may read half a file (the content is seeded, so any copy will do)
+        import shutil
+        import tempfile
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{ns.dataset}-", dir=folder.parent))
+        try:
+            if ns.dataset == "svhn":
+                write_fake_svhn(tmp, n_train=192, n_test=64)
+            else:
+                write_fake_cifar10(tmp, n_per_batch=40, n_test=64)
+            try:
+                tmp.rename(folder)
+            except OSError:
+                if not folder.is_dir():  # not another rank's copy: a real problem
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        note = (
+            f"--smoke without --data-dir: wrote fake {what} in the official format to {str(folder)!r} "
+            "(synthetic pictures, not the real dataset; pass --data-dir for the real files)"
+        )
+    print(f"isobound experiment: {note}", file=sys.stderr)
+    return str(folder)
+
+
+def _write_problem(exc: OSError, run_dir: Path) -> str:
+    """A message for an OSError that names the path, and what to do when it is the run directory."""
+    from isobound.cli import _describe_os_error
+
+    text = _describe_os_error(exc)
+    if exc.filename is None:
+        return text
+    try:
+        inside = Path(os.fsdecode(exc.filename)).resolve().is_relative_to(run_dir.resolve())
+    except (OSError, ValueError):
+        inside = False
+    if not inside:
+        return text
+    hint = f"; the run directory {str(run_dir)!r} must be writable (pass another --run-dir)"
+    report = run_dir / "report.md"
+    if report.is_file():
+        hint += (
+            f". Its last report is still there, unchanged: {str(report)!r}; to re-render it, "
+            "copy the run directory somewhere writable and pass that as --run-dir"
+        )
+    return f"cannot write the run's files: {text}{hint}"
+
+
+def _main(argv: list[str] | None) -> int:
+    from isobound.cli import UsageError
+
     parser = build_parser()
     ns = parser.parse_args(argv)
     if not ns.quiet:
@@ -184,14 +347,19 @@ def main(argv: list[str] | None = None) -> int:
         if not logger.handlers:
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-    try:
-        config = config_from_args(ns)
-        from .experiment import run
+    if ns.smoke and ns.dataset in ("svhn", "cifar10") and ns.data_dir is None:
+        ns.data_dir = _fake_data_for_smoke(ns)
+    config = config_from_args(ns)
+    run_dir = Path(config.resolved().run_dir)
+    _check_run_dir(run_dir)
+    from .experiment import run
 
+    try:
         result = run(config)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"isobound experiment: error: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and exc.filename is None:
+            raise  # a missing dataset: the reader's message says what and where
+        raise UsageError(_write_problem(exc, run_dir)) from None
     if result.rank != 0:
         return 0
     if not result.table:  # --train-only

@@ -50,7 +50,7 @@ def test_tables_z_space_bound(capsys: pytest.CaptureFixture[str]) -> None:
     assert row["latent_radius_normalized"] == pytest.approx(
         expected / ib.expected_gaussian_norm(100)
     )
-    # the paper prints 16e-3 (SVHN) and 0.016 (CIFAR-10); DESIGN.md section 6
+    # the paper prints 16e-3 (SVHN) and 0.016 (CIFAR-10); docs/theory.md, reference values
     assert round(row["latent_radius_normalized"], 6) == 0.015838
     assert row["image_radius"] is None
 
@@ -159,7 +159,7 @@ def test_log_probs_and_counts_agree_with_probs(capsys: pytest.CaptureFixture[str
         "--eta",
         "0.3,2",
     )
-    for ra, rb in zip(a["radii"], b["radii"]):
+    for ra, rb in zip(a["radii"], b["radii"], strict=True):
         assert rb["cdf_lower_bound"] == pytest.approx(ra["cdf_lower_bound"], rel=1e-13)
     assert b["classes"]["n_classes"] == 3
 
@@ -215,7 +215,7 @@ def test_mean_exact_and_closed_form(capsys: pytest.CaptureFixture[str]) -> None:
     assert mean["theorem4_closed_form"] == ib.theorem4_equiprobable(10)
     assert mean["theorem4"] == pytest.approx(mean["latent_exact"], rel=1e-13)
     assert mean["theorem4"] >= mean["latent_exact"]
-    # DESIGN.md section 3: the closed form is 3-5x looser than the exact sum
+    # the closed form is 3-5x looser than the exact sum (docs/theory.md, closed forms)
     assert 3 < mean["theorem4_closed_form"] / mean["latent_exact"] < 5
     assert mean["image_exact"] is None  # no modulus
 
@@ -284,6 +284,8 @@ def test_json_keys_are_stable(capsys: pytest.CaptureFixture[str]) -> None:
         "class_probs",
         "log_probs",
         "counts",
+        "input_sum",  # added keys go at the end: old readers keep working
+        "rescaled",
     ]
     assert list(res["radii"][0]) == [
         "eta",
@@ -418,7 +420,7 @@ def test_figure2_writes_an_image(capsys: pytest.CaptureFixture[str], tmp_path: A
         median = ib.IsoperimetricBound.equiprobable(k).median()
         assert res["medians"][str(k)] == median
         assert res["curves"][str(k)] == pytest.approx((median / np.sqrt(res["dims"])).tolist())
-    # Figure 2's medians (DESIGN.md section 6)
+    # Figure 2's medians (docs/theory.md, reference values)
     want = {"2": 0.674490, "10": 0.363302, "100": 0.249481, "1000": 0.200294}
     assert {k: round(v, 6) for k, v in res["medians"].items()} == want
     assert res["dims"][0] == pytest.approx(1.0) and res["dims"][-1] == pytest.approx(1000.0)
@@ -575,3 +577,296 @@ def test_experiment_help_reaches_the_real_plugin(capsys: pytest.CaptureFixture[s
     rc, out, _ = run(capsys, "experiment", "--help")
     assert rc == 0
     assert "usage:" in out and "experiment" in out
+
+
+# ---------------------------------------------------------------------------
+# failures that must not end in a traceback (run_command)
+# ---------------------------------------------------------------------------
+
+
+def _huge_k_supported() -> bool:
+    try:
+        ib.IsoperimetricBound.equiprobable(10**400)
+    except OverflowError:
+        return False
+    return True
+
+
+@pytest.mark.xfail(
+    not _huge_k_supported(),
+    reason="IsoperimetricBound.equiprobable(10**400) raises OverflowError before the "
+    "core-numerics branch lands; the CLI already parses and passes the exact int",
+    strict=True,
+)
+def test_classes_with_401_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    import mpmath
+
+    from isobound import reference
+
+    text = "9" * 401
+    res = run_json(capsys, "bound", "--classes", text, "--quantile", "0.25")
+    k = int(text)
+    assert res["classes"]["n_classes"] == k and res["classes"]["counts"] == [k]
+    want = reference.ppf(0.25, log_probs=[-mpmath.log(mpmath.mpf(k))], counts=[k])
+    got = res["quantiles"][0]["latent_radius"]
+    assert got >= want  # an upper bound on the quantile
+    assert got == pytest.approx(float(want), rel=1e-10)
+
+
+def test_classes_with_401_digits_is_parsed_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+    ten = ib.IsoperimetricBound.equiprobable(10)
+
+    def fake_equiprobable(k: Any) -> Any:
+        seen.append(k)
+        return ten
+
+    monkeypatch.setattr(ib.IsoperimetricBound, "equiprobable", staticmethod(fake_equiprobable))
+    assert main(["bound", "--classes", "9" * 401]) == 0
+    assert main(["bound", "--classes", "1e400"]) == 0
+    assert seen == [int("9" * 401), 10**400]
+    assert all(type(k) is int for k in seen)
+
+
+def test_an_overflow_in_the_core_is_a_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overflow(k: Any) -> Any:
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(ib.IsoperimetricBound, "equiprobable", staticmethod(overflow))
+    rc, _, err = run(capsys, "bound", "--classes", "9" * 401)
+    assert rc == 2 and "--classes" in err and "too large" in err and "Traceback" not in err
+    assert "401 digits" in err
+
+
+@pytest.mark.parametrize("text", ["1e4001", "2.5e-1", "inf", "1e-3"])
+def test_classes_out_of_reach_or_not_integral(capsys: pytest.CaptureFixture[str], text: str) -> None:
+    rc, _, err = run(capsys, "bound", "--classes", text)
+    assert rc == 2 and "--classes" in err and repr(text) in err
+
+
+def test_ctrl_c_is_status_130_without_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import isobound.cli as cli_mod
+
+    def interrupted(args: Any, out: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_mod, "_cmd_bound", interrupted)
+    rc, _, err = run(capsys, "bound", "--classes", "3")
+    assert rc == 130
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_run_command_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    from isobound.cli import UsageError, run_command
+
+    def raising(exc: BaseException) -> Any:
+        def body() -> int:
+            raise exc
+
+        return body
+
+    assert run_command("p", lambda: None) == 0
+    assert run_command("p", lambda: 3) == 3
+    assert run_command("p", raising(UsageError("--x: bad 1"))) == 2
+    assert capsys.readouterr().err == "p: error: --x: bad 1\n"
+    assert run_command("p", raising(UsageError("--x: bad", prog="p sub"))) == 2
+    assert capsys.readouterr().err == "p sub: error: --x: bad\n"
+    perm = PermissionError(13, "Permission denied", "/some/dir/file.json")
+    assert run_command("p", raising(perm)) == 2
+    assert capsys.readouterr().err == "p: error: Permission denied: '/some/dir/file.json'\n"
+    assert run_command("p", raising(ValueError("v: bad")), user_errors=(ValueError,)) == 2
+    assert capsys.readouterr().err == "p: error: v: bad\n"
+    assert run_command("p", raising(SystemExit(0))) == 0
+    assert run_command("p", raising(SystemExit(None))) == 0
+    assert run_command("p", raising(SystemExit("boom"))) == 2
+    assert "boom" in capsys.readouterr().err
+    assert run_command("p", raising(KeyboardInterrupt()), interrupted="stopped; again") == 130
+    assert capsys.readouterr().err.strip() == "p: stopped; again"
+
+
+def test_run_command_lets_programming_errors_through() -> None:
+    from isobound.cli import run_command
+
+    def bug() -> int:
+        raise TypeError("a bug, not bad input")
+
+    with pytest.raises(TypeError, match="a bug"):
+        run_command("p", bug)
+
+    def value_bug() -> int:
+        raise ValueError("not declared as user input")
+
+    with pytest.raises(ValueError, match="not declared"):
+        run_command("p", value_bug)
+
+
+def test_broken_pipe_in_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from isobound.cli import run_command
+
+    def body() -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert run_command("p", body) == 141
+    out, err = capsys.readouterr()
+    assert err == "" and out == ""
+
+
+def test_figure2_json_into_a_closed_pipe(tmp_path: Any) -> None:
+    """``isobound figure2 --json ... | head -1``: stops quietly with the SIGPIPE status."""
+    pytest.importorskip("matplotlib")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "isobound", "figure2", "--json", "--points", "3000", "--dpi", "20",
+         "--out", str(tmp_path / "f.png")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away; the JSON (> 64 KiB) is far from written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    rc = proc.wait(timeout=120)
+    assert first.strip() == b"{"
+    assert rc == 141, err
+    assert err == "", err  # no traceback, no "Exception ignored" at exit
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.metadata
+
+    rc, out, _ = run(capsys, "--version")
+    assert rc == 0
+    assert out.strip() == f"isobound {ib.__version__}"
+    assert importlib.metadata.version("isobound") == ib.__version__
+
+
+# ---------------------------------------------------------------------------
+# --probs printed to a few decimals, --probs-file
+# ---------------------------------------------------------------------------
+
+
+def test_probs_printed_to_six_decimals_are_accepted_with_a_note(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rc, out, err = run(capsys, "bound", "--probs", "0.333333,0.333333,0.333333", "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert "rescaled to sum to 1" in err and "6 decimals" in err and "0.999999" in err
+    assert res["classes"]["input_sum"] == pytest.approx(0.999999, abs=1e-15)
+    assert res["classes"]["rescaled"] is True
+    # the rescaled vector is (1/3, 1/3, 1/3): the equiprobable bound, independently computed
+    want = ib.IsoperimetricBound.equiprobable(3).ppf(0.25)
+    assert res["quantiles"][0]["latent_radius"] == pytest.approx(want, rel=1e-12)
+
+
+def test_probs_within_rounding_with_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    # 7 classes of 0.142857 (1/7 to 6 decimals): the sum is 0.999999
+    rc, out, err = run(capsys, "bound", "--probs", "0.142857", "--counts", "7", "--json")
+    assert rc == 0, err
+    want = ib.IsoperimetricBound.equiprobable(7).ppf(0.25)
+    assert json.loads(out)["quantiles"][0]["latent_radius"] == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "probs",
+    [
+        "0.333333,0.333333,0.333",  # off by 3.3e-4 while 6 decimals allow 1.5e-6
+        "0.5,0.4",  # 1 decimal would allow 0.1, but that is a typo more than a rounding
+        "0.33,0.33,0.33",  # off by 0.01: more than the 1e-3 cap
+    ],
+)
+def test_probs_beyond_their_rounding_point_at_normalize(
+    capsys: pytest.CaptureFixture[str], probs: str
+) -> None:
+    rc, _, err = run(capsys, "bound", "--probs", probs)
+    assert rc == 2
+    assert "--normalize" in err and "normalize=True" not in err
+    rc, _, err = run(capsys, "bound", "--probs", probs, "--normalize")
+    assert rc == 0 and err == ""
+
+
+def test_exact_probs_need_no_note(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run(capsys, "bound", "--probs", "0.5,0.3,0.2", "--json")
+    assert rc == 0 and err == ""
+    assert json.loads(out)["classes"]["rescaled"] is False
+
+
+def test_log_probs_hint_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run(capsys, "bound", "--log-probs", "-1,-2")
+    assert rc == 2 and "--normalize" in err and "normalize=True" not in err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "0.5\n0.3\n0.2\n",
+        "0.5,0.3,0.2\n",
+        "# class proportions\n0.5, 0.3\n\n0.2\n",
+        "0.5;0.3;0.2",
+        "0.5\t0.3 0.2\r\n",
+    ],
+)
+def test_probs_file_layouts(capsys: pytest.CaptureFixture[str], tmp_path: Any, content: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(content.encode())
+    res = run_json(capsys, "bound", "--probs-file", str(path), "--eta", "0.3")
+    want = ib.IsoperimetricBound([0.5, 0.3, 0.2])
+    assert res["classes"]["class_probs"] == sorted([0.2, 0.3, 0.5])
+    assert res["radii"][0]["cdf_lower_bound"] == want.cdf(0.3)
+
+
+def test_probs_file_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("0.25\n0.75\n"))
+    res = run_json(capsys, "bound", "--probs-file", "-")
+    assert res["quantiles"][0]["latent_radius"] == ib.IsoperimetricBound([0.25, 0.75]).ppf(0.25)
+
+
+def test_probs_file_printed_precision_and_counts(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    path = tmp_path / "p.txt"
+    path.write_text("0.166667\n0.833333\n")  # a tool printing 6 decimals: sums to 1.0
+    res = run_json(capsys, "bound", "--probs-file", str(path))
+    assert res["classes"]["n_classes"] == 2
+    path.write_text("0.1\n")
+    res = run_json(capsys, "bound", "--probs-file", str(path), "--counts", "10")
+    assert res["quantiles"][0]["latent_radius"] == pytest.approx(
+        ib.IsoperimetricBound.equiprobable(10).ppf(0.25), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "needles"),
+    [
+        (b"0.5\n0.3\nabc\n", ["line 3", "'abc'"]),
+        (b"0.5,x\n", ["line 1", "'x'"]),
+        (b"# only a comment\n\n", ["no numbers"]),
+        (b"\xff\xfe0.5\n", ["UTF-8"]),
+        (b"0.5\n0.3\n", ["sum to 0.8", "--normalize"]),
+        (b"0.5\n-0.1\n0.6\n", ["-0.1"]),
+    ],
+)
+def test_probs_file_errors_name_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any, content: bytes, needles: list[str]
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    rc, _, err = run(capsys, "bound", "--probs-file", str(path))
+    assert rc == 2 and "Traceback" not in err
+    assert "--probs-file" in err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    if "line" in needles[0]:
+        assert str(path) in err
+
+
+def test_probs_file_missing_and_exclusive(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    missing = tmp_path / "nope.txt"
+    rc, _, err = run(capsys, "bound", "--probs-file", str(missing))
+    assert rc == 2 and str(missing) in err and "No such file" in err
+    rc, _, err = run(capsys, "bound", "--probs-file", str(missing), "--probs", "1")
+    assert rc == 2 and "--probs-file" in err and "not allowed" in err

@@ -15,6 +15,20 @@ classifier_epochs         40                  30                          60
 n_samples (measured z)    1000                1000                        1000
 ========================  ==================  ==========================  ===============================
 
+Your own data (``dataset="folder:PATH"`` or ``"npz:PATH"``, see
+:func:`isobound_torch.data.load_folder` and :func:`~isobound_torch.data.load_npz`)
+take defaults from the image side H and the number N of training images, read
+without loading the pixels (:func:`custom_dataset_defaults`):
+
+* H = 16, 32 or 64 (sizes the DCGAN can produce): the SVHN settings, with a DCGAN
+  of d = 100 and classifiers lenet, cnn, resnet18;
+* any other H: the digits settings, with a VAE of d = 8 (H <= 12) or d = 16, and
+  classifiers lenet, cnn, mlp;
+* epochs chosen so that training takes about as many optimisation steps as the
+  digits (VAE) or SVHN (DCGAN) defaults, within bounds: few images get more
+  epochs, many images fewer;
+* 20% of each class held out for testing, unless the data carry a test split.
+
 ``smoke=True`` shrinks everything (a handful of images, 1-2 epochs, narrow
 networks, 8 latent samples) so that every code path runs in seconds; its numbers
 mean nothing.
@@ -29,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data import DATASET_NAMES
+from ..data import CUSTOM_KINDS, parse_dataset_spec, peek_dataset
 from ..models import GENERATOR_NAMES, parse_classifier_name
 from .evaluation import DEFAULT_RADII
 
@@ -110,6 +124,55 @@ SMOKE_OVERRIDES: dict[str, Any] = {
 _SMOKE_WIDTH = {"digits": 0.25, "svhn": 0.0625, "cifar10": 0.0625}
 
 
+def _epochs(samples: float, n_train: int, lo: int, hi: int) -> int:
+    """Epochs that show about ``samples`` training images in all, within ``[lo, hi]``."""
+    return int(min(max(round(samples / max(n_train, 1)), lo), hi))
+
+
+def custom_dataset_defaults(spec: str) -> dict[str, Any]:
+    """The defaults for your own data (``folder:PATH`` or ``npz:PATH``), from their image side and size.
+
+    See the module docstring for the rules.
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     f = os.path.join(d, "small.npz")
+    ...     np.savez(f, x=np.zeros((500, 28, 28), np.uint8), y=np.arange(500) % 10)
+    ...     small = custom_dataset_defaults("npz:" + f)
+    ...     np.savez(f, x=np.zeros((500, 3, 32, 32), np.uint8), y=np.arange(500) % 10)
+    ...     rgb32 = custom_dataset_defaults("npz:" + f)
+    >>> small["generator"], small["latent_dim"], small["classifiers"]
+    ('vae', 16, ('lenet', 'cnn', 'mlp'))
+    >>> rgb32["generator"], rgb32["latent_dim"], rgb32["classifiers"]
+    ('dcgan', 100, ('lenet', 'cnn', 'resnet18'))
+    """
+    info = peek_dataset(spec)
+    side, n = info["image_size"], info["n_train"]
+    if side in (16, 32, 64):
+        out = dict(DATASET_DEFAULTS["svhn"])
+        out.update(
+            classifiers=("lenet", "cnn", "resnet18"),
+            generator_epochs=_epochs(25 * 73257, n, 5, 200),
+            classifier_epochs=_epochs(30 * 73257, n, 5, 100),
+        )
+    else:
+        out = dict(DATASET_DEFAULTS["digits"])
+        out.update(
+            latent_dim=8 if side <= 12 else 16,
+            generator_epochs=_epochs(300 * 1347, n, 5, 300),
+            classifier_epochs=_epochs(40 * 1347, n, 2, 40),
+            num_threads=1 if side <= 16 else 0,
+        )
+    return out
+
+
+def _dataset_key(dataset: str) -> str:
+    """``digits``/``svhn``/``cifar10``, or ``folder``/``npz``."""
+    return parse_dataset_spec(dataset)[0]
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -128,9 +191,11 @@ class ExperimentConfig:
 
     Parameters
     ----------
-    dataset : {"digits", "svhn", "cifar10"}
-        ``digits`` is scikit-learn's bundled set (no files needed); the others are
-        read from ``data_dir``.
+    dataset : str
+        ``"digits"`` is scikit-learn's bundled set (no files needed); ``"svhn"`` and
+        ``"cifar10"`` are read from ``data_dir``; ``"folder:PATH"`` (one sub-folder
+        of PNG/JPEG images per class) and ``"npz:PATH"`` (arrays ``x`` and ``y``)
+        are your own data.
     data_dir : str, optional
         Directory with the SVHN ``.mat`` files or the CIFAR-10 python batches.
     run_dir : str, optional
@@ -165,6 +230,12 @@ class ExperimentConfig:
         Put a per-channel standardisation layer in front of each classifier.
     max_train, max_test : int, optional
         Use only the first so many images of each split.
+    test_fraction : float, optional
+        Share of each class held out for testing, for the digits (default 0.25) and
+        for your own data without a test split (default 0.2). Not for SVHN and
+        CIFAR-10, whose official test sets are used.
+    split_seed : int, optional
+        Seed of that split (default 0).
     n_samples : int, optional
         N, the number of generated samples on which robustness is measured.
     chunk_size : int, optional
@@ -252,6 +323,8 @@ class ExperimentConfig:
     normalize_inputs: bool | None = None
     max_train: int | None = None
     max_test: int | None = None
+    test_fraction: float | None = None
+    split_seed: int | None = None
     n_samples: int | None = None
     chunk_size: int | None = None
     overshoot: float = 0.02
@@ -293,9 +366,8 @@ class ExperimentConfig:
 
     # ------------------------------------------------------------------ validation
     def _validate(self) -> None:
-        if self.dataset not in DATASET_NAMES:
-            raise ValueError(f"dataset must be one of {', '.join(DATASET_NAMES)}, got {self.dataset!r}")
-        if self.dataset != "digits" and self.data_dir is None:
+        kind = parse_dataset_spec(self.dataset)[0]
+        if kind in ("svhn", "cifar10") and self.data_dir is None:
             raise ValueError(
                 f"data_dir is required for dataset {self.dataset!r} (the directory with its files), got None"
             )
@@ -305,6 +377,15 @@ class ExperimentConfig:
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<n>', got {self.device!r}")
         if not _is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.split_seed is not None and (not _is_int(self.split_seed) or self.split_seed < 0):
+            raise ValueError(f"split_seed must be a non-negative integer or None, got {self.split_seed!r}")
+        if self.test_fraction is not None and (not _is_number(self.test_fraction) or not 0 < self.test_fraction < 1):
+            raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {self.test_fraction!r}")
+        if kind in ("svhn", "cifar10") and (self.test_fraction is not None or self.split_seed is not None):
+            raise ValueError(
+                f"test_fraction and split_seed do not apply to dataset {self.dataset!r} (its official test set "
+                f"is used), got test_fraction={self.test_fraction!r}, split_seed={self.split_seed!r}"
+            )
         if self.classifiers is not None:
             if len(self.classifiers) == 0:
                 raise ValueError("classifiers must name at least one classifier, got ()")
@@ -374,7 +455,9 @@ class ExperimentConfig:
     # ------------------------------------------------------------------ defaults
     def resolved(self) -> ExperimentConfig:
         """A copy with every ``None`` replaced by its dataset (and smoke) default."""
-        defaults: dict[str, Any] = dict(DATASET_DEFAULTS[self.dataset])
+        kind = _dataset_key(self.dataset)
+        custom = kind in CUSTOM_KINDS
+        defaults: dict[str, Any] = custom_dataset_defaults(self.dataset) if custom else dict(DATASET_DEFAULTS[kind])
         defaults.update(
             {
                 "max_iter": 50,
@@ -389,13 +472,15 @@ class ExperimentConfig:
         )
         if self.smoke:
             defaults.update(SMOKE_OVERRIDES)
-            defaults["width_scale"] = _SMOKE_WIDTH[self.dataset]
+            defaults["width_scale"] = _SMOKE_WIDTH.get(kind, 0.25 if defaults["generator"] == "vae" else 0.0625)
         changes: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if getattr(self, f.name) is None and f.name in defaults:
                 changes[f.name] = defaults[f.name]
         if self.run_dir is None:
-            changes["run_dir"] = str(Path("runs") / self.dataset)
+            name = Path(parse_dataset_spec(self.dataset)[1] or "").stem if custom else self.dataset
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or kind
+            changes["run_dir"] = str(Path("runs") / safe)
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------------------ JSON

@@ -127,14 +127,21 @@ class Pipeline:
         if self._dataset is None:
             t0 = time.perf_counter()
             self._dataset = load_dataset(
-                self.cfg.dataset, self.cfg.data_dir, max_train=self.cfg.max_train, max_test=self.cfg.max_test
+                self.cfg.dataset,
+                self.cfg.data_dir,
+                max_train=self.cfg.max_train,
+                max_test=self.cfg.max_test,
+                test_fraction=self.cfg.test_fraction,
+                split_seed=self.cfg.split_seed,
             )
             log.info("data: %s loaded in %.1fs from %s", self.cfg.dataset, time.perf_counter() - t0, self._dataset.source)
         return self._dataset
 
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
-            self._fingerprint = dataset_fingerprint(self.cfg.dataset, self.cfg.data_dir)
+            self._fingerprint = dataset_fingerprint(
+                self.cfg.dataset, self.cfg.data_dir, test_fraction=self.cfg.test_fraction, split_seed=self.cfg.split_seed
+            )
         return self._fingerprint
 
     def data_shape(self) -> dict[str, Any]:
