@@ -58,12 +58,15 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``isobound evaluate``."""
+    from .cli import _version
+
     p = argparse.ArgumentParser(
         prog="isobound evaluate",
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=_version())
     m = p.add_argument_group("models")
     m.add_argument("--generator", required=True, metavar="SPEC", help="the generator g: latents (B, d) to images")
     m.add_argument(
@@ -206,12 +209,29 @@ def run_cli(ns: argparse.Namespace) -> Any:
     )
 
 
+#: What ``isobound evaluate`` prints after Ctrl-C (exit status 130).
+INTERRUPTED = "interrupted; run the same command again to resume"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``isobound evaluate`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
-    Exit codes: 0 success, 2 bad arguments or models (message on stderr naming the
-    argument and the value), 130 interrupted (re-run the same command to resume).
+    Exit codes (see :func:`isobound.cli.run_command`, which handles them): 0 success;
+    2 bad arguments or models, or a run directory that cannot be written (message on
+    stderr naming the argument and the value, no traceback); 130 interrupted (Ctrl-C:
+    the finished stages and chunks are kept, and the same command resumes); 141
+    stdout closed early.
     """
+    from isobound.cli import run_command
+
+    return run_command("isobound evaluate", lambda: _main(argv), interrupted=INTERRUPTED, user_errors=(ValueError,))
+
+
+def _main(argv: list[str] | None) -> int:
+    from isobound.cli import UsageError
+
+    from .cli import _check_run_dir, _write_problem
+
     parser = build_parser()
     ns = parser.parse_args(argv)
     if not ns.quiet:
@@ -221,14 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         if not logger.handlers:
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    run_dir = Path(ns.run_dir)
+    _check_run_dir(run_dir)
     try:
         result = run_cli(ns)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"isobound evaluate: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("isobound evaluate: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise UsageError(_write_problem(exc, run_dir)) from None
     if result.rank != 0:
         return 0
     if ns.json:

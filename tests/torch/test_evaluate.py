@@ -516,20 +516,62 @@ def test_cli_bad_input_exits_2_with_a_message(args: list[str], match: str, tmp_p
     assert not (tmp_path / "r").exists()
 
 
-def test_cli_interrupt_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def boom(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(evaluation, "latent_chunk", boom)
-    code = evaluate_cli.main(["--generator", f"{MODULE}:make_generator", "--classifier", f"a={MODULE}:make_classifier",
-                              "--latent-dim", str(D), "--n-samples", "10", "--run-dir", str(tmp_path / "r"), "--quiet",
-                              "--device", "cpu"])  # fmt: skip
-    assert code == 130 and "run the same command again to resume" in capsys.readouterr().err
+_CLI_TINY = ["--generator", f"{MODULE}:make_generator", "--classifier", f"a={MODULE}:make_classifier",
+             "--latent-dim", str(D), "--n-samples", "40", "--chunk-size", "20", "--failure-prob", "0.1",
+             "--modulus-confidence", "0.9", "--radii", "0.25", "0.5", "1.0", "--quiet", "--device", "cpu"]  # fmt: skip
 
 
-def test_cli_help_warns_that_imports_run_code(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        evaluate_cli.main(["--help"])
+def test_cli_interrupt_exits_130_and_the_same_command_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = evaluation.latent_chunk
+    calls = {"n": 0}
+
+    def second_chunk_interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    args = [*_CLI_TINY, "--run-dir", str(tmp_path / "r")]
+    monkeypatch.setattr(evaluation, "latent_chunk", second_chunk_interrupted)
+    code = core_cli.main(["evaluate", *args])
+    err = capsys.readouterr().err
+    assert code == 130 and "isobound evaluate: interrupted; run the same command again to resume" in err
+    assert "Traceback" not in err
+    assert len(list((tmp_path / "r" / "stages").glob("measure-a-*chunk00000*"))) == 1  # the first chunk is kept
+    monkeypatch.setattr(evaluation, "latent_chunk", real)
+    assert core_cli.main(["evaluate", *args, "--json"]) == 0
+    stages = {r["name"]: r for r in json.loads(capsys.readouterr().out)["stages"]}
+    assert stages["measure-a"]["status"] == "resumed"
+    assert (stages["measure-a"]["chunks_loaded"], stages["measure-a"]["chunks_computed"]) == (1, 1)
+
+
+def test_cli_run_dir_that_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    for run_dir, match in ((a_file, "exists and is not a directory"), (a_file / "run", "is a file")):
+        assert core_cli.main(["evaluate", *_CLI_TINY, "--run-dir", str(run_dir)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("isobound evaluate: error: --run-dir: ") and match in err and "Traceback" not in err
+    assert a_file.read_text() == "not a directory"
+
+    def refuse(path: Path, write: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(store_mod, "atomic_write", refuse)
+    monkeypatch.setattr(it._evaluate, "atomic_write", refuse)
+    code = core_cli.main(["evaluate", *_CLI_TINY, "--run-dir", str(tmp_path / "ro")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write the run's files" in err and "must be writable" in err and "Traceback" not in err
+
+
+def test_cli_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert core_cli.main(["evaluate", "--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"isobound {ib.__version__} (torch {torch.__version__})"
+    assert core_cli.main(["evaluate", "--help"]) == 0
     text = capsys.readouterr().out
     assert "IMPORTING A MODULE RUNS ITS CODE" in text and "weights_only" in text and "never loaded" in text
 
