@@ -58,13 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "evaluate.md"))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the evaluate run (default 1, as the digits experiment)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads of the evaluate run (default 1, as the digits experiment)"
+    )
     parser.add_argument("--keep", help="keep the model files and run directory in this directory (for profiling)")
     args = parser.parse_args(argv)
 
     import torch
-
     from bench_experiment import _cpu_model  # this folder is on sys.path when the script runs
+
     from isobound_torch.experiment import ExperimentConfig, run
 
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="isobound-bench-evaluate-"))
@@ -142,13 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         "```",
         "isobound evaluate --generator generator.pt2 --classifier lenet=lenet.pt2 \\",
         "    --classifier cnn=user_models:make_cnn,weights='cnn_weights.pt' --classifier mlp=mlp:mlp.pt \\",
-        f"    --latent-dim 8 --norm l2,linf --epsilon 8/255,0.1 --test-data digits --threads {args.threads} --quiet --json",
+        "    --latent-dim 8 --norm l2,linf --epsilon 8/255,0.1 --test-data digits "
+        f"--threads {args.threads} --quiet --json",
         "```",
         "",
         "as a subprocess (interpreter start and imports included), N = 1000 generated samples.",
         "",
         f"Machine: {_cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, Python "
-        f"{platform.python_version()}, {platform.system()}. Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
+        f"{platform.python_version()}, {platform.system()}. "
+        f"Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
         f"The machine was shared with other work while this ran (load average {load:.1f} on "
         f"{os.cpu_count()} CPUs at the start), so wall times are inflated; the CPU time of the "
         f"{args.threads}-thread process is what it would take on an idle machine, roughly.",

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     sd = torch.load(glob.glob(f"{args.run_dir}/stages/generator-*.pt")[0], weights_only=True)["generator"]
     g = VAEDecoder(8, (1, 8, 8), hidden=(128, 256))
     g.load_state_dict(sd)
-    path = [f for f in glob.glob(f"{args.run_dir}/stages/classifier-cnn-*.pt") if "partial" not in f][0]
+    path = next(f for f in glob.glob(f"{args.run_dir}/stages/classifier-cnn-*.pt") if "partial" not in f)
     f = build_classifier("cnn", in_channels=1, image_size=8, n_classes=10)
     f.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
     for m in (g, f):

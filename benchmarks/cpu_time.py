@@ -5,7 +5,8 @@ command consumes moves much less, so comparing two versions of the code by CPU
 time (run back to back) is the fairer figure. Usage::
 
     python benchmarks/cpu_time.py -- python benchmarks/bench_experiment.py --out /tmp/new.md
-    python benchmarks/cpu_time.py --label old -- env PYTHONPATH=/tmp/old python benchmarks/bench_experiment.py --out /tmp/old.md
+    python benchmarks/cpu_time.py --label old -- \
+        env PYTHONPATH=/tmp/old python benchmarks/bench_experiment.py --out /tmp/old.md
 """
 
 from __future__ import annotations

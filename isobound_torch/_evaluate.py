@@ -158,7 +158,7 @@ def _check_generator(gen: Any, latent_dim: int, dtype: torch.dtype, device: torc
     try:
         with torch.no_grad():
             x = gen(z)
-    except Exception as exc:  # noqa: BLE001 - whatever the user's model raises, say what was fed
+    except Exception as exc:
         raise ValueError(
             f"the generator does not accept latents of shape {tuple(z.shape)} (latent_dim={latent_dim}, "
             f"dtype {dtype}): {_short_exc(exc)}"
@@ -173,7 +173,7 @@ def _check_classifier(name: str, clf: Any, images: torch.Tensor) -> torch.Tensor
     try:
         with torch.no_grad():
             logits = clf(images)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         expects = describe_input(clf)
         raise ValueError(
             f"classifier {name!r} does not accept the generator's images of shape {tuple(images.shape)}"
@@ -182,7 +182,9 @@ def _check_classifier(name: str, clf: Any, images: torch.Tensor) -> torch.Tensor
         ) from exc
     n = images.shape[0]
     if not isinstance(logits, torch.Tensor):
-        raise ValueError(f"classifier {name!r} must return a tensor of logits of shape ({n}, K), got {type(logits).__name__}")
+        raise ValueError(
+            f"classifier {name!r} must return a tensor of logits of shape ({n}, K), got {type(logits).__name__}"
+        )
     if logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < 2:
         raise ValueError(
             f"classifier {name!r} must return logits of shape (batch, K) with K >= 2, i.e. ({n}, K) for the "
@@ -195,7 +197,9 @@ def _check_classifier(name: str, clf: Any, images: torch.Tensor) -> torch.Tensor
     return logits
 
 
-def _test_accuracy(name: str, clf: Any, data: Any, image_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> float:
+def _test_accuracy(
+    name: str, clf: Any, data: Any, image_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype
+) -> float:
     x, y = data
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).reshape(-1).long()
@@ -346,8 +350,9 @@ def evaluate(
     :math:`\omega` is estimated on :math:`\tilde g` directly: a latent move of
     length :math:`t` moves :math:`T(z)` by at most :math:`\sqrt{2/\pi}\,t` inside
     the cube, so :math:`\omega_{\tilde g}(t) \le \omega_u(\sqrt{2/\pi}\,t)` and the
-    direct estimate is the tighter of the two readings. A modulus ``modulus=`` given with uniform latents is read as the modulus
-    :math:`\omega_u` of :math:`g` on the cube and used as
+    direct estimate is the tighter of the two readings. A modulus ``modulus=``
+    given with uniform latents is read as the modulus :math:`\omega_u` of
+    :math:`g` on the cube and used as
     ``isobound.UniformPrior(omega_u)``, i.e. :math:`\omega(t) = \omega_u(\sqrt{2/\pi}\,t)`.
 
     Examples
@@ -389,10 +394,14 @@ def evaluate(
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"classifier names must be non-empty strings, got {name!r}")
     if classifier_keys is not None and set(classifier_keys) - set(classifiers):
-        raise ValueError(f"classifier_keys names classifiers that are not given: {sorted(set(classifier_keys) - set(classifiers))}")
+        raise ValueError(
+            f"classifier_keys names classifiers that are not given: {sorted(set(classifier_keys) - set(classifiers))}"
+        )
     if device not in ("auto", "cpu", "cuda") and not (isinstance(device, str) and device.startswith("cuda:")):
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<n>', got device={device!r}")
-    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0):
+    if num_threads is not None and (
+        isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0
+    ):
         raise ValueError(f"num_threads must be a non-negative integer or None, got num_threads={num_threads!r}")
 
     t_start = time.perf_counter()
@@ -434,7 +443,8 @@ def evaluate(
         if latent_prior == "uniform":
             gkey = stage_key("uniform-latents", gkey)
         ckeys = {
-            name: model_key(lm.model, probe_logits[name], (classifier_keys or {}).get(name)) for name, lm in loaded.items()
+            name: model_key(lm.model, probe_logits[name], (classifier_keys or {}).get(name))
+            for name, lm in loaded.items()
         }
         # ---- then run
         root = Path(run_dir) if run_dir is not None else None
@@ -462,7 +472,9 @@ def evaluate(
         if root is not None and dist.is_main:
             text = json.dumps({"settings": settings.as_dict(), "models": meta["models"]}, indent=1, default=repr)
             atomic_write(root / "evaluate.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
-        evaluator = Evaluator(settings, store=store, dist=dist, device=dev, dtype=lat_dtype, attacks=attacks, moduli=moduli)
+        evaluator = Evaluator(
+            settings, store=store, dist=dist, device=dev, dtype=lat_dtype, attacks=attacks, moduli=moduli
+        )
         return evaluator.evaluate(
             gen,
             gkey,
@@ -487,7 +499,9 @@ def _moduli(modulus: Any, norms: tuple[str, ...], latent_prior: str) -> dict[str
         return None
     if isinstance(modulus, ib.Modulus):
         if len(norms) != 1:
-            raise ValueError(f"modulus= must be a mapping {{norm: modulus}} when there are several norms, got norms={norms}")
+            raise ValueError(
+                f"modulus= must be a mapping {{norm: modulus}} when there are several norms, got norms={norms}"
+            )
         given = {norms[0]: modulus}
     elif isinstance(modulus, Mapping):
         given = dict(modulus)
@@ -502,4 +516,3 @@ def _moduli(modulus: Any, norms: tuple[str, ...], latent_prior: str) -> dict[str
     if latent_prior == "uniform":
         given = {n: ib.UniformPrior(m) for n, m in given.items()}
     return given
-

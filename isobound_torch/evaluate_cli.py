@@ -78,7 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--latent-prior", choices=("normal", "uniform"), default="normal",
         help="normal: z ~ N(0, I_d) (default); uniform: g samples [-1, 1]^d, measured through 2 Phi(z) - 1",
     )  # fmt: skip
-    m.add_argument("--test-data", metavar="SOURCE", help="labelled real images for the clean accuracy: 'digits' or an .npz with x, y")
+    m.add_argument(
+        "--test-data",
+        metavar="SOURCE",
+        help="labelled real images for the clean accuracy: 'digits' or an .npz with x, y",
+    )
     b = p.add_argument_group("measurement and bounds")
     b.add_argument("--norm", default="l2", help="image norms: l2, linf or l2,linf (default l2)")
     b.add_argument("--epsilon", default="", help="radii of the robust-accuracy ceilings, e.g. 8/255,0.5")
@@ -89,13 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-refine", action="store_true", help="keep DeepFool's raw perturbations")
     b.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25)")
     b.add_argument("--failure-prob", type=float, default=0.01, help="delta of the estimated modulus (default 0.01)")
-    b.add_argument("--modulus-confidence", type=float, default=0.99, help="confidence of the modulus estimate (default 0.99)")
-    b.add_argument("--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)")
+    b.add_argument(
+        "--modulus-confidence", type=float, default=0.99, help="confidence of the modulus estimate (default 0.99)"
+    )
+    b.add_argument(
+        "--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)"
+    )
     b.add_argument("--modulus-restarts", type=int, default=2)
     b.add_argument("--modulus-steps", type=int, default=10)
     b.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
-    b.add_argument("--audit-confidence", type=float, default=0.99, help="family-wise confidence of all audits (default 0.99)")
-    b.add_argument("--ci-level", type=float, default=0.95, help="level of the quantile intervals and proportion box (default 0.95)")
+    b.add_argument(
+        "--audit-confidence", type=float, default=0.99, help="family-wise confidence of all audits (default 0.99)"
+    )
+    b.add_argument(
+        "--ci-level", type=float, default=0.95, help="level of the quantile intervals and proportion box (default 0.95)"
+    )
     r = p.add_argument_group("run")
     r.add_argument("--run-dir", default="runs/evaluate", help="stages and report (default runs/evaluate)")
     r.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:<n>")
@@ -128,7 +140,9 @@ def load_test_data(source: str) -> tuple[Any, Any, list[str] | None]:
         with np.load(path, allow_pickle=False) as arrays:
             kx, ky = ("x_test", "y_test") if "x_test" in arrays else ("x", "y")
             if kx not in arrays or ky not in arrays:
-                raise ValueError(f"--test-data {source!r} must hold arrays x and y (or x_test and y_test), got {sorted(arrays)}")
+                raise ValueError(
+                    f"--test-data {source!r} must hold arrays x and y (or x_test and y_test), got {sorted(arrays)}"
+                )
             x, y = arrays[kx], arrays[ky]
     except (OSError, ValueError) as exc:
         if "must hold arrays" in str(exc):
@@ -137,7 +151,9 @@ def load_test_data(source: str) -> tuple[Any, Any, list[str] | None]:
     if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.transpose(0, 3, 1, 2)
     if x.ndim != 4 or y.ndim != 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"--test-data {source!r}: x must be N x C x H x W and y of length N, got {x.shape} and {y.shape}")
+        raise ValueError(
+            f"--test-data {source!r}: x must be N x C x H x W and y of length N, got {x.shape} and {y.shape}"
+        )
     images = torch.as_tensor(np.ascontiguousarray(x))
     images = images.float() / 255.0 if not images.is_floating_point() else images.float()
     return images, torch.as_tensor(y).long(), None

@@ -122,7 +122,7 @@ class RobustnessResult:
     def quantile(self, q: float) -> float:
         """Empirical ``q``-quantile of the distances (failed samples count as ``inf``)."""
         d = np.sort(self.distances.detach().cpu().double().numpy())
-        k = max(int(math.ceil(q * d.size)) - 1, 0)
+        k = max(math.ceil(q * d.size) - 1, 0)
         return float(d[k])
 
 
@@ -153,7 +153,9 @@ def _attack(attack: Attack | None) -> Attack:
     if attack is None:
         return DeepFool()
     if not callable(attack):
-        raise ValueError(f"attack must be an attack object (callable as attack(model, x)) or None, got attack={attack!r}")
+        raise ValueError(
+            f"attack must be an attack object (callable as attack(model, x)) or None, got attack={attack!r}"
+        )
     return attack
 
 
@@ -279,9 +281,7 @@ def latent_robustness(
             f"latent attacks must be l2 (Theorem 1 measures latent distances in l2), got attack.norm={atk.norm!r}"
         )
     if getattr(atk, "bounds", None) is not None:
-        raise ValueError(
-            f"latent attacks must not clip to a box (latents are Gaussian), got bounds={atk.bounds}"
-        )
+        raise ValueError(f"latent attacks must not clip to a box (latents are Gaussian), got bounds={atk.bounds}")
 
     def composed(v: torch.Tensor) -> torch.Tensor:
         return classifier(generator(v))
@@ -334,9 +334,7 @@ def in_distribution_robustness(
     zz = _check_latents(z)
     _check_modes(classifier=classifier, generator=generator)
     if latent is None:
-        latent = latent_robustness(
-            classifier, generator, zz, attack, batch_size=batch_size, progress=progress
-        )
+        latent = latent_robustness(classifier, generator, zz, attack, batch_size=batch_size, progress=progress)
     elif latent.setting != "latent" or latent.distances.shape[0] != zz.shape[0]:
         raise ValueError("latent= must be a latent_robustness result on the same z")
     moved = latent.perturbed

@@ -82,7 +82,13 @@ class LoadedModel:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec, "kind": self.kind, "description": self.description, "file_sha256": self.file_sha256, **self.extra}
+        return {
+            "spec": self.spec,
+            "kind": self.kind,
+            "description": self.description,
+            "file_sha256": self.file_sha256,
+            **self.extra,
+        }
 
 
 def _literal(text: str) -> Any:
@@ -176,7 +182,7 @@ def _load_file(path: Path, spec: str, arg: str, device: torch.device) -> LoadedM
     if "archive_format" in leaf:  # torch.export.save
         try:
             program = torch.export.load(str(path))
-        except Exception as exc:  # noqa: BLE001 - any failure means "not a usable program"
+        except Exception as exc:
             raise ValueError(f"{arg} {spec!r}: torch.export.load could not read the file: {exc}") from exc
         model = program.module().to(device)
         return LoadedModel(model, "export", spec, f"torch.export program {path.name}", digest)
@@ -185,9 +191,11 @@ def _load_file(path: Path, spec: str, arg: str, device: torch.device) -> LoadedM
             with warnings.catch_warnings():
                 # torch announces the deprecation of TorchScript on every load; the user chose
                 # the format, and a warning turned into an error must not refuse their model
-                warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=DeprecationWarning)
+                warnings.filterwarnings(
+                    "ignore", message=".*torch.jit.load.* is deprecated", category=DeprecationWarning
+                )
                 model = torch.jit.load(str(path), map_location=device)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ValueError(f"{arg} {spec!r}: torch.jit.load could not read the file: {exc}") from exc
         return LoadedModel(model.eval(), "torchscript", spec, f"TorchScript {path.name}", digest)
     if "data.pkl" in leaf:
@@ -199,7 +207,8 @@ def _load_file(path: Path, spec: str, arg: str, device: torch.device) -> LoadedM
         )
     raise ValueError(
         f"{arg} {spec!r} is not a model file: expected a TorchScript file (torch.jit.save) or a torch.export "
-        f"program (torch.export.save), got {'a zip archive of another kind' if names else 'a file that is not a zip archive'}"
+        "program (torch.export.save), got "
+        + ("a zip archive of another kind" if names else "a file that is not a zip archive")
     )
 
 
@@ -250,7 +259,7 @@ def _weights(path: Path, spec: str, arg: str) -> dict[str, torch.Tensor]:
         raise ValueError(f"{arg} {spec!r} does not resolve: no such weights file {str(path)!r}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - weights_only refuses pickled objects, and says so
+    except Exception as exc:
         raise ValueError(
             f"{arg} {spec!r}: {str(path)!r} is not a weights file that torch.load(weights_only=True) reads "
             f"(a whole pickled model is refused on purpose; save model.state_dict()): {str(exc).splitlines()[0]}"
@@ -260,7 +269,9 @@ def _weights(path: Path, spec: str, arg: str) -> dict[str, torch.Tensor]:
     elif isinstance(obj, dict) and isinstance(obj.get("generator"), dict):  # an experiment generator stage file
         obj = obj["generator"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{arg} {spec!r}: {str(path)!r} must hold a state_dict (names to tensors), got {type(obj).__name__}")
+        raise ValueError(
+            f"{arg} {spec!r}: {str(path)!r} must hold a state_dict (names to tensors), got {type(obj).__name__}"
+        )
     return obj
 
 
@@ -279,7 +290,9 @@ def _image_shape_of(size: int, kwargs: Mapping[str, Any], spec: str, arg: str) -
             shape = tuple(int(p) for p in shape.lower().split("x"))
         shape = tuple(int(v) for v in shape)
         if len(shape) != 3 or math.prod(shape) != size:
-            raise ValueError(f"{arg} {spec!r}: image_shape={kwargs['image_shape']!r} must be (C, H, W) with C*H*W = {size}")
+            raise ValueError(
+                f"{arg} {spec!r}: image_shape={kwargs['image_shape']!r} must be (C, H, W) with C*H*W = {size}"
+            )
         return shape  # type: ignore[return-value]
     for c in (1, 3):
         side = math.isqrt(size // c)
@@ -293,7 +306,7 @@ def _builtin_generator(arch: str, path: Path, kwargs: dict[str, Any], spec: str,
 
     state = _weights(path, spec, arg)
     if any(k.startswith("decoder.") for k in state):  # a whole VAE: its decoder is the generator
-        state = {k[len("decoder."):]: v for k, v in state.items() if k.startswith("decoder.")}
+        state = {k[len("decoder.") :]: v for k, v in state.items() if k.startswith("decoder.")}
     if arch == "dcgan":
         convs = [k for k, v in state.items() if k.startswith("net.") and k.endswith(".weight") and v.dim() == 4]
         if not convs:
@@ -307,7 +320,12 @@ def _builtin_generator(arch: str, path: Path, kwargs: dict[str, Any], spec: str,
         if kwargs:
             raise ValueError(f"{arg} {spec!r}: unknown keyword arguments {sorted(kwargs)} for dcgan")
         model: nn.Module = DCGANGenerator(latent_dim, out_channels, image_size, ngf=ngf)
-        facts: dict[str, Any] = {"latent_dim": latent_dim, "ngf": ngf, "out_channels": out_channels, "image_size": image_size}
+        facts: dict[str, Any] = {
+            "latent_dim": latent_dim,
+            "ngf": ngf,
+            "out_channels": out_channels,
+            "image_size": image_size,
+        }
     else:
         linear = [k for k, v in state.items() if k.endswith(".weight") and v.dim() == 2]
         if not linear:
@@ -345,7 +363,13 @@ def _builtin_classifier(
     for scale in scales:
         try:
             model = build_classifier(
-                arch, in_channels=in_channels, image_size=image_size, n_classes=n_classes, width_scale=scale, mean=mean, std=std
+                arch,
+                in_channels=in_channels,
+                image_size=image_size,
+                n_classes=n_classes,
+                width_scale=scale,
+                mean=mean,
+                std=std,
             )
         except ValueError as exc:
             raise ValueError(f"{arg} {spec!r}: {exc}") from exc
@@ -423,9 +447,13 @@ def load_model(
         arch = _builtin_name(prefix) if sep else None
         if arch is not None:
             if role == "generator" and arch not in GENERATOR_NAMES:
-                raise ValueError(f"{arg} {spec!r}: {arch!r} is a classifier; built-in generators are {', '.join(GENERATOR_NAMES)}")
+                raise ValueError(
+                    f"{arg} {spec!r}: {arch!r} is a classifier; built-in generators are {', '.join(GENERATOR_NAMES)}"
+                )
             if role == "classifier" and arch in GENERATOR_NAMES:
-                raise ValueError(f"{arg} {spec!r}: {arch!r} is a generator; built-in classifiers are {', '.join(CLASSIFIER_NAMES)}")
+                raise ValueError(
+                    f"{arg} {spec!r}: {arch!r} is a generator; built-in classifiers are {', '.join(CLASSIFIER_NAMES)}"
+                )
             wpath = Path(rest).expanduser()
             if role == "generator":
                 loaded = _builtin_generator(arch, wpath, kwargs, spec, arg)
@@ -451,8 +479,13 @@ def describe_input(model: Any) -> str | None:
         return None
     for sub in model.modules():
         if isinstance(sub, nn.Linear):
-            return f"its first layer is Linear(in_features={sub.in_features}): inputs of shape (B, {sub.in_features}) once flattened"
+            return (
+                f"its first layer is Linear(in_features={sub.in_features}): "
+                f"inputs of shape (B, {sub.in_features}) once flattened"
+            )
         if isinstance(sub, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            return f"its first layer is {type(sub).__name__}(in_channels={sub.in_channels}): inputs of shape (B, {sub.in_channels}, ...)"
+            return (
+                f"its first layer is {type(sub).__name__}(in_channels={sub.in_channels}): "
+                f"inputs of shape (B, {sub.in_channels}, ...)"
+            )
     return None
-

@@ -127,9 +127,7 @@ def setup_distributed(*, use_cuda: bool, timeout_minutes: float) -> DistContext:
     backend = "nccl" if use_cuda else "gloo"
     if use_cuda:
         torch.cuda.set_device(local_rank)
-    dist.init_process_group(
-        backend=backend, rank=rank, world_size=world, timeout=timedelta(minutes=timeout_minutes)
-    )
+    dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timedelta(minutes=timeout_minutes))
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, owns_group=True)
 
 

@@ -96,7 +96,9 @@ def parse_norms(value: Any, name: str = "norms") -> tuple[str, ...]:
     out: list[str] = []
     for item in items:
         if not isinstance(item, str) or item.lower() not in IMAGE_NORMS:
-            raise ValueError(f"{name} must name image norms among {', '.join(IMAGE_NORMS)}, got {name}={value!r} ({item!r})")
+            raise ValueError(
+                f"{name} must name image norms among {', '.join(IMAGE_NORMS)}, got {name}={value!r} ({item!r})"
+            )
         if item.lower() not in out:
             out.append(item.lower())
     if not out:
@@ -231,8 +233,16 @@ class EvaluationSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "norms", parse_norms(self.norms))
         object.__setattr__(self, "epsilons", parse_epsilons(self.epsilons))
-        for name, minimum in (("latent_dim", 1), ("n_samples", 1), ("chunk_size", 1), ("max_iter", 1),
-                              ("modulus_restarts", 1), ("modulus_steps", 1), ("n_examples", 0), ("seed", 0)):
+        for name, minimum in (
+            ("latent_dim", 1),
+            ("n_samples", 1),
+            ("chunk_size", 1),
+            ("max_iter", 1),
+            ("modulus_restarts", 1),
+            ("modulus_steps", 1),
+            ("n_examples", 0),
+            ("seed", 0),
+        ):
             _check_int(name, getattr(self, name), minimum)
         if self.modulus_samples is not None:
             _check_int("modulus_samples", self.modulus_samples, 1)
@@ -247,14 +257,17 @@ class EvaluationSettings:
             raise ValueError(f"latent_prior must be 'normal' or 'uniform', got latent_prior={self.latent_prior!r}")
         if self.modulus_method not in MODULUS_METHODS:
             raise ValueError(
-                f"modulus_method must be one of {', '.join(MODULUS_METHODS)}, got modulus_method={self.modulus_method!r}"
+                f"modulus_method must be one of {', '.join(MODULUS_METHODS)}, "
+                f"got modulus_method={self.modulus_method!r}"
             )
         radii = tuple(float(r) for r in self.radii)
         if not radii or any(not math.isfinite(r) or r <= 0 for r in radii):
             raise ValueError(f"radii must be finite positive numbers, got radii={self.radii!r}")
         object.__setattr__(self, "radii", radii)
-        if not isinstance(self.overshoot, (int, float)) or isinstance(self.overshoot, bool) or not (
-            math.isfinite(self.overshoot) and self.overshoot >= 0
+        if (
+            not isinstance(self.overshoot, (int, float))
+            or isinstance(self.overshoot, bool)
+            or not (math.isfinite(self.overshoot) and self.overshoot >= 0)
         ):
             raise ValueError(f"overshoot must be a finite number >= 0, got overshoot={self.overshoot!r}")
         for name in ("refine", "progress"):
@@ -430,7 +443,7 @@ def compute_bounds(
 
 
 def _merge_radii(base: Sequence[float], needed: list[float]) -> list[float]:
-    out = sorted(set(float(r) for r in base) | set(needed))
+    out = sorted({float(r) for r in base} | set(needed))
     merged: list[float] = []
     for r in out:  # drop near-duplicates (a needed radius wins over a grid radius)
         if merged and r - merged[-1] <= 1e-9 * r:
@@ -516,7 +529,12 @@ def image_chunk(
         check_images(generator(z), n, where)
     unc = unconstrained_robustness(classifier, generator, z, attack=attack)
     r_unc, ok_unc = _per_sample(unc, n)
-    return {"r_unc": r_unc, "ok_unc": ok_unc, "labels": unc.labels.detach().cpu(), "adv_x": unc.perturbed[:keep].detach().cpu()}
+    return {
+        "r_unc": r_unc,
+        "ok_unc": ok_unc,
+        "labels": unc.labels.detach().cpu(),
+        "adv_x": unc.perturbed[:keep].detach().cpu(),
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -672,10 +690,17 @@ class Evaluator:
     # ------------------------------------------------------------------ measurements
     def measure_key(self, name: str, generator_key: str, classifier_key: str) -> str:
         return self._key(
-            "measure", MEASURE_VERSION, generator_key, classifier_key, self._sample_key(), _attack_key(self.attacks["latent"])
+            "measure",
+            MEASURE_VERSION,
+            generator_key,
+            classifier_key,
+            self._sample_key(),
+            _attack_key(self.attacks["latent"]),
         )
 
-    def run_measure(self, name: str, classifier: Any, generator: Any, generator_key: str, classifier_key: str) -> dict[str, Any]:
+    def run_measure(
+        self, name: str, classifier: Any, generator: Any, generator_key: str, classifier_key: str
+    ) -> dict[str, Any]:
         """Stage ``measure-<name>``: labels, r_Z, r_in (l2, l-infinity) and image norms per sample."""
         attack = self.attacks["latent"]
 
@@ -685,7 +710,15 @@ class Evaluator:
         return self._chunked(f"measure-{name}", self.measure_key(name, generator_key, classifier_key), compute)
 
     def unc_key(self, name: str, norm: str, generator_key: str, classifier_key: str) -> str:
-        return self._key("unc", MEASURE_VERSION, norm, generator_key, classifier_key, self._sample_key(), _attack_key(self.attacks[norm]))
+        return self._key(
+            "unc",
+            MEASURE_VERSION,
+            norm,
+            generator_key,
+            classifier_key,
+            self._sample_key(),
+            _attack_key(self.attacks[norm]),
+        )
 
     def run_unc(
         self, name: str, norm: str, classifier: Any, generator: Any, generator_key: str, classifier_key: str
@@ -777,7 +810,9 @@ class Evaluator:
 
         if "object" in info:
             return info["object"]
-        return ib.PiecewiseLinear(info["radii"], info["values"], interpolation="step", failure_prob=info["failure_prob"])
+        return ib.PiecewiseLinear(
+            info["radii"], info["values"], interpolation="step", failure_prob=info["failure_prob"]
+        )
 
     # ------------------------------------------------------------------ examples
     def run_examples(
@@ -797,7 +832,8 @@ class Evaluator:
         s = self.settings
         norm = s.norms[0]
         upstream = [
-            [self.measure_key(n, generator_key, k), self.unc_key(n, norm, generator_key, k)] for n, k in sorted(keys.items())
+            [self.measure_key(n, generator_key, k), self.unc_key(n, norm, generator_key, k)]
+            for n, k in sorted(keys.items())
         ]
         key = self._key("examples", generator_key, upstream, s.n_examples)
         t0 = time.perf_counter()
@@ -872,13 +908,18 @@ class Evaluator:
         names = list(classifiers)
         measures = {n: self.run_measure(n, classifiers[n], generator, generator_key, classifier_keys[n]) for n in names}
         uncs = {
-            n: {norm: self.run_unc(n, norm, classifiers[n], generator, generator_key, classifier_keys[n]) for norm in s.norms}
+            n: {
+                norm: self.run_unc(n, norm, classifiers[n], generator, generator_key, classifier_keys[n])
+                for norm in s.norms
+            }
             for n in names
         }
         if not self.dist.is_main:
             return EvaluationResult(run_dir=run_dir, stages=self.records, rank=self.dist.rank)
         props = {n: rep.class_proportions(measures[n]["labels"].numpy(), n_classes) for n in names}
-        delta = s.failure_prob if s.modulus_method != "given" else max(float(m.failure_prob) for m in self.moduli.values())
+        delta = (
+            s.failure_prob if s.modulus_method != "given" else max(float(m.failure_prob) for m in self.moduli.values())
+        )
         latent_bounds, equi, needed = compute_bounds(
             props, n_classes, s.latent_dim, s.quantile, delta, n_samples=s.n_samples, confidence=s.ci_level
         )
@@ -888,8 +929,19 @@ class Evaluator:
         examples = self.run_examples(classifiers, generator, generator_key, classifier_keys, measures, uncs)
         t_report = time.perf_counter()
         report = _assemble(
-            s, meta or {}, self.device, self.dist, measures, uncs, dict(classifier_info or {}), props,
-            latent_bounds, equi, omegas, modulus_info, {k: _attack_key(v) for k, v in self.attacks.items()},
+            s,
+            meta or {},
+            self.device,
+            self.dist,
+            measures,
+            uncs,
+            dict(classifier_info or {}),
+            props,
+            latent_bounds,
+            equi,
+            omegas,
+            modulus_info,
+            {k: _attack_key(v) for k, v in self.attacks.items()},
             n_classes,
         )
         plotters = _plotters(s, report, measures, uncs, latent_bounds, equi, omegas, examples, meta or {})
@@ -908,7 +960,10 @@ class Evaluator:
                     atomic_write(path, draw)
                     redrawn.append(role)
                 files[role] = path
-            atomic_write(keys_file, lambda p: p.write_text(json.dumps({r: k for r, (k, _) in plotters.items()}), encoding="utf-8"))
+            atomic_write(
+                keys_file,
+                lambda p: p.write_text(json.dumps({r: k for r, (k, _) in plotters.items()}), encoding="utf-8"),
+            )
             removed = remove_stale(run_dir, {p.name for p in files.values()}, ("cdf_*.png",))
             for name in removed:
                 log.info("removed %s: a plot of an earlier run that this report does not own", name)
@@ -919,7 +974,9 @@ class Evaluator:
         report["removed_files"] = removed
         report["redrawn_plots"] = redrawn
         if run_dir is not None:
-            atomic_write(run_dir / "report.json", lambda p: p.write_text(rep.write_json(p, report) + "\n", encoding="utf-8"))
+            atomic_write(
+                run_dir / "report.json", lambda p: p.write_text(rep.write_json(p, report) + "\n", encoding="utf-8")
+            )
             files["report_json"] = run_dir / "report.json"
             md = _markdown(report)
             atomic_write(run_dir / "report.md", lambda p: p.write_text(md, encoding="utf-8"))
@@ -1113,7 +1170,10 @@ def _assemble(
         "n_classes": n_classes,
         "z_raw": float(equi.ppf(q)),
         "norms": {
-            norm: {"image_raw": float(equi_images[norm].ppf(q)), "image": float(equi_images[norm].ppf(q)) / mean_norm[norm]}
+            norm: {
+                "image_raw": float(equi_images[norm].ppf(q)),
+                "image": float(equi_images[norm].ppf(q)) / mean_norm[norm],
+            }
             for norm in s.norms
         },
     }
@@ -1230,7 +1290,7 @@ def _plotters(
     settings = report["settings"]
     conf = report["confidence"]
     k = report["upper_bound"]["n_classes"]
-    box = f"{int(round(100 * s.ci_level))}% box"
+    box = f"{round(100 * s.ci_level)}% box"
     for name in measures:
         m = measures[name]
         for norm in s.norms:
@@ -1256,24 +1316,57 @@ def _plotters(
             normalisers = {"z": settings["expected_latent_norm"], "in": mean, "unc": mean}
 
             def draw(
-                p: Path | None, n: str = name, d: dict[str, Any] = dists, b: dict[str, Any] = bounds,
-                r: dict[str, Any] = ref, lab: dict[str, str] = labels, rl: dict[str, str] = ref_labels,
-                nz: dict[str, float] = normalisers, nm: str = norm,
+                p: Path | None,
+                n: str = name,
+                d: dict[str, Any] = dists,
+                b: dict[str, Any] = bounds,
+                r: dict[str, Any] = ref,
+                lab: dict[str, str] = labels,
+                rl: dict[str, str] = ref_labels,
+                nz: dict[str, float] = normalisers,
+                nm: str = norm,
             ) -> Any:
                 return rep.plot_cdfs(
-                    p, n, d, b, nz, quantile=s.quantile, bound_label=lab, reference=r, reference_label=rl,
-                    measured_label="measured (attack)", norm=nm,
+                    p,
+                    n,
+                    d,
+                    b,
+                    nz,
+                    quantile=s.quantile,
+                    bound_label=lab,
+                    reference=r,
+                    reference_label=rl,
+                    measured_label="measured (attack)",
+                    norm=nm,
                 )
 
-            key = _digest("cdf", name, norm, dists, repr(bounds["z"]), repr(omega), repr(equi), labels, ref_labels, normalisers, s.quantile)
+            key = _digest(
+                "cdf",
+                name,
+                norm,
+                dists,
+                repr(bounds["z"]),
+                repr(omega),
+                repr(equi),
+                labels,
+                ref_labels,
+                normalisers,
+                s.quantile,
+            )
             out[f"cdf_{_safe_name(name)}{suffix}"] = (key, draw)
     samples = examples["samples"].numpy()
     if _displayable(samples):
         lo, hi = float(samples.min()), float(samples.max())
         title = f"generator samples g(z), {meta.get('generator_name', 'generator')}, d = {s.latent_dim}"
-        out["samples"] = (_digest("samples", samples, title), lambda p: rep.plot_images(p, _to_unit(samples, lo, hi), title))
+        out["samples"] = (
+            _digest("samples", samples, title),
+            lambda p: rep.plot_images(p, _to_unit(samples, lo, hi), title),
+        )
         pairs = {
-            n: {kk: (_to_unit(v.numpy(), lo, hi).clip(0, 1) if kk.startswith("x") else v.numpy()) for kk, v in ex.items()}
+            n: {
+                kk: (_to_unit(v.numpy(), lo, hi).clip(0, 1) if kk.startswith("x") else v.numpy())
+                for kk, v in ex.items()
+            }
             for n, ex in examples["pairs"].items()
         }
         classes = list(report["dataset"]["classes"])
@@ -1290,7 +1383,7 @@ def _markdown(report: Mapping[str, Any]) -> str:
     models = report.get("models", {})
     gen = models.get("generator", {}).get("description", report.get("config", {}).get("generator", "generator"))
     names = list(report["classifiers"])
-    pct = lambda x: f"{100 * x:.3g}%"  # noqa: E731
+    pct = lambda x: f"{100 * x:.3g}%"
     lines = [
         f"# {report['title']}",
         "",
@@ -1300,10 +1393,10 @@ def _markdown(report: Mapping[str, Any]) -> str:
         + f"); N = {s['n_samples']} generated samples; classifiers {', '.join('`' + c + '`' for c in names)}; "
         f"image norms {', '.join(rep.threat_model(n) for n in norms)}.",
         "",
-        f"Each cell is the {int(round(100 * s['quantile']))}% quantile of the normalised robustness, "
-        f"with a {int(round(100 * s['ci_level']))}% order-statistic confidence interval in brackets. "
-        f"Z-space values (always l2) are divided by E||z||_2 = {s['expected_latent_norm']:.5g}; image-space values by the "
-        f"mean image norm in the table's norm. The upper-bound column is Theorem 1 for "
+        f"Each cell is the {round(100 * s['quantile'])}% quantile of the normalised robustness, "
+        f"with a {round(100 * s['ci_level'])}% order-statistic confidence interval in brackets. "
+        f"Z-space values (always l2) are divided by E||z||_2 = {s['expected_latent_norm']:.5g}; "
+        "image-space values by the mean image norm in the table's norm. The upper-bound column is Theorem 1 for "
         f"{report['upper_bound']['n_classes']} equiprobable classes (the paper's column); the second table "
         "gives each classifier's own bound, from its class proportions on generated data, and the audits "
         "of the measurements against it. The error rate is on the real test set (`-`: none was given).",
@@ -1321,7 +1414,7 @@ def _markdown(report: Mapping[str, Any]) -> str:
                 "perturbation of norm eps: 1 - B(omega^-1(eps)) + delta for the classifier's own (conservative) "
                 "proportions, or for K equiprobable predicted classes; the first column holds for *any* classifier "
                 "whose accuracy is counted against K equiprobable true classes (a classifier that merges classes can "
-                "be more robust than the equiprobable column allows, never more than the first). \"measured\" is the "
+                'be more robust than the equiprobable column allows, never more than the first). "measured" is the '
                 "fraction of generated points whose measured distance exceeds eps (generated points have no labels, so "
                 "this counts surviving predictions, right or wrong: an inaccurate classifier can exceed the first "
                 "column, never its own ceiling unless the audit fails); an attack can only over-estimate distances, so "
@@ -1337,7 +1430,8 @@ def _markdown(report: Mapping[str, Any]) -> str:
         f"all {len(names)} together at {pct(max(0.0, 1 - len(names) * (1 - conf['latent_own_confidence'])))}).",
         f"- **Latent bound for {report['upper_bound']['n_classes']} equiprobable classes: exact** for a classifier "
         "whose predictions are equiprobable (no sampling).",
-        f"- **Image-space bounds and ceilings: {conf['image_status']}.** With the classifier's own proportions they rest "
+        f"- **Image-space bounds and ceilings: {conf['image_status']}.** "
+        "With the classifier's own proportions they rest "
         f"on the proportion box and on omega: {pct(conf['image_own_confidence'])} overall (union bound); with "
         f"equiprobable classes on omega alone: {pct(conf['image_equiprobable_confidence'])}. "
         + conf["image_status_reason"][0].upper()
@@ -1357,8 +1451,9 @@ def _markdown(report: Mapping[str, Any]) -> str:
             continue
         lines += [
             f"{rep.threat_model(norm)}: omega estimated at {len(mod['radii'])} latent radii with failure probability "
-            f"delta = {mod['failure_prob']:g} (the image-space bound's cdf is lowered by delta); between radii it is read "
-            "at the next measured radius (step interpolation, the conservative choice); beyond the last radius it is +inf.",
+            f"delta = {mod['failure_prob']:g} (the image-space bound's cdf is lowered by delta); between radii it is "
+            "read at the next measured radius (step interpolation, the conservative choice); beyond the last radius "
+            "it is +inf.",
             "",
             "| t | " + " | ".join(f"{r:.3g}" for r in mod["radii"]) + " |",
             "|---|" + "---|" * len(mod["radii"]),
@@ -1376,12 +1471,19 @@ def _markdown(report: Mapping[str, Any]) -> str:
         lines.append(f"- `{name}`, Z-space: {c['audit']['z']['message']}")
         for norm in norms:
             for key, label in (("in", "in-distribution"), ("unc", "unconstrained")):
-                lines.append(f"- `{name}`, {label} ({rep.threat_model(norm)}): {c['norms'][norm]['audit'][key]['message']}")
+                lines.append(
+                    f"- `{name}`, {label} ({rep.threat_model(norm)}): {c['norms'][norm]['audit'][key]['message']}"
+                )
     files = report.get("files", {})
     lines += ["", "## Plots", ""]
     lines += [f"![{role}]({fname})" for role, fname in files.items() if fname.endswith(".png")]
     if report.get("removed_files"):
-        lines += ["", "Removed plots of an earlier run that this report does not own: " + ", ".join(report["removed_files"]) + "."]
+        lines += [
+            "",
+            "Removed plots of an earlier run that this report does not own: "
+            + ", ".join(report["removed_files"])
+            + ".",
+        ]
     reused = [r["name"] for r in report["stages"] if r["status"] == "loaded"]
     lines += [
         "",

@@ -117,7 +117,8 @@ def run(config: ExperimentConfig) -> ExperimentResult:
                     "generator_key": gen_key,
                     "generator": _cpu_state(generator),
                     "classifiers": {
-                        n: {"state_dict": i["state_dict"], "mean": i["mean"], "std": i["std"]} for n, i in clf_info.items()
+                        n: {"state_dict": i["state_dict"], "mean": i["mean"], "std": i["std"]}
+                        for n, i in clf_info.items()
                     },
                 }
             payload = dist.broadcast(payload)
@@ -136,7 +137,9 @@ def run(config: ExperimentConfig) -> ExperimentResult:
 
         # ---- evaluation: the same stages as `isobound evaluate`
         shape = pipe.data_shape()
-        evaluator = Evaluator(cfg.evaluation_settings(), store=pipe.store, dist=dist, device=device, records=pipe.records)
+        evaluator = Evaluator(
+            cfg.evaluation_settings(), store=pipe.store, dist=dist, device=device, records=pipe.records
+        )
         keys = {name: pipe.classifier_key(name) for name in cfg.classifiers}
         meta = {
             "title": f"isobound experiment: {cfg.dataset}",
@@ -179,6 +182,10 @@ def run(config: ExperimentConfig) -> ExperimentResult:
 def _classifier_facts(info: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Classifier facts for the report (test error, parameter count, training history)."""
     return {
-        n: {"test_error": float(i["test_error"]), "n_params": int(i.get("n_params", 0)), "history": i.get("history", [])}
+        n: {
+            "test_error": float(i["test_error"]),
+            "n_params": int(i.get("n_params", 0)),
+            "history": i.get("history", []),
+        }
         for n, i in info.items()
     }

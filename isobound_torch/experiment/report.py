@@ -82,9 +82,7 @@ class QuantileEstimate:
 
     def scaled(self, factor: float) -> QuantileEstimate:
         """The same estimate with every value multiplied by ``factor > 0``."""
-        return QuantileEstimate(
-            self.q, self.value * factor, self.low * factor, self.high * factor, self.level, self.n
-        )
+        return QuantileEstimate(self.q, self.value * factor, self.low * factor, self.high * factor, self.level, self.n)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -299,7 +297,7 @@ def format_epsilon(eps: float) -> str:
     """
     k = eps * 255.0
     if abs(k - round(k)) < 1e-9 * max(1.0, k) and round(k) % 255 != 0 and round(k) > 0:
-        return f"{int(round(k))}/255"
+        return f"{round(k)}/255"
     return f"{eps:g}"
 
 
@@ -377,7 +375,7 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True, norm: str
     up = report["upper_bound"]
     k = up["n_classes"]
     lines = [
-        f"| {int(round(q * 100))}% quantile of normalised robustness | Upper bound ({k} equiprobable classes) | "
+        f"| {round(q * 100)}% quantile of normalised robustness | Upper bound ({k} equiprobable classes) | "
         + " | ".join(names)
         + " |",
         "|" + "---|" * (2 + len(names)),
@@ -413,9 +411,7 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True, norm: str
         own.append(f"| Audit, {AUDIT_NAMES[s]} | " + " | ".join(verdicts) + " |")
     own.append(
         "| Attack success (Z / in / unc) | "
-        + " | ".join(
-            "/".join(f"{100 * classifiers[n]['success_rate'][s]:.0f}%" for s in SETTINGS) for n in names
-        )
+        + " | ".join("/".join(f"{100 * classifiers[n]['success_rate'][s]:.0f}%" for s in SETTINGS) for n in names)
         + " |"
     )
     return out + "\n\n" + "\n".join(own)
@@ -441,9 +437,7 @@ def ceiling_table(report: Mapping[str, Any], norm: str) -> str:
     k = report["upper_bound"]["n_classes"]
     head = (
         f"| eps ({threat_model(norm)}) | any classifier, {k} equiprobable true classes | "
-        f"{k} equiprobable predicted classes | "
-        + " | ".join(f"{n}: own ceiling / measured" for n in names)
-        + " |"
+        f"{k} equiprobable predicted classes | " + " | ".join(f"{n}: own ceiling / measured" for n in names) + " |"
     )
     lines = [head, "|" + "---|" * (3 + len(names))]
     for row in rows:
@@ -501,7 +495,10 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                         "ceiling_robust_acc_any": pct(row["any_classifier"]),
                         "ceiling_robust_acc_equiprobable": pct(row["equiprobable"]),
                         "ceiling_q25": per["bound"].get("image_raw"),
-                        "audit": {s: bool(c["audit"]["z"]["ok"]) if s == "z" else bool(per["audit"][s]["ok"]) for s in SETTINGS},
+                        "audit": {
+                            s: bool(c["audit"]["z"]["ok"]) if s == "z" else bool(per["audit"][s]["ok"])
+                            for s in SETTINGS
+                        },
                         "status": conf.get("image_status"),
                         "confidence": conf.get("image_own_confidence"),
                         "generated_samples": report["settings"]["n_samples"],
@@ -707,7 +704,9 @@ def plot_images(path: Path | None, images: NDArray[np.float64], title: str, *, c
 
 
 def plot_pairs(path: Path | None, examples: Mapping[str, Mapping[str, Any]], classes: Sequence[str]) -> Any:
-    """Original / unconstrained-adversarial / in-distribution-adversarial triples per classifier (``path=None``: the Figure).
+    """Original / unconstrained-adversarial / in-distribution-adversarial triples per classifier.
+
+    ``path=None``: return the Figure instead of writing a file.
 
     ``examples[name]`` holds ``x``, ``x_unc``, ``x_in`` (images) and ``label``,
     ``label_unc``, ``label_in`` (predicted classes). One row per classifier; each
@@ -732,7 +731,7 @@ def plot_pairs(path: Path | None, examples: Mapping[str, Mapping[str, Any]], cla
     ax = fig.add_axes((0.8 / (columns * 0.9 + 0.8), 0.01, 1.0 - 0.8 / (columns * 0.9 + 0.8) - 0.01, top - 0.02))
     picture = _mosaic(tiles, columns, pad=max(2, tiles[0].shape[1] // 3))
     _show_mosaic(ax, picture)
-    c, h, w = tiles[0].shape
+    _, h, w = tiles[0].shape
     pad = max(2, h // 3)
     for i, caption in enumerate(captions):
         r, q = divmod(i, columns)

@@ -41,6 +41,8 @@ log = logging.getLogger("isobound_torch.experiment")
 
 #: Minimum seconds between two mid-training checkpoints (0: after every epoch).
 CHECKPOINT_SECONDS = 60.0
+
+
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     """The torch device for ``spec`` (``auto``, ``cpu``, ``cuda``, ``cuda:<n>``).
 
@@ -134,13 +136,18 @@ class Pipeline:
                 test_fraction=self.cfg.test_fraction,
                 split_seed=self.cfg.split_seed,
             )
-            log.info("data: %s loaded in %.1fs from %s", self.cfg.dataset, time.perf_counter() - t0, self._dataset.source)
+            log.info(
+                "data: %s loaded in %.1fs from %s", self.cfg.dataset, time.perf_counter() - t0, self._dataset.source
+            )
         return self._dataset
 
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
             self._fingerprint = dataset_fingerprint(
-                self.cfg.dataset, self.cfg.data_dir, test_fraction=self.cfg.test_fraction, split_seed=self.cfg.split_seed
+                self.cfg.dataset,
+                self.cfg.data_dir,
+                test_fraction=self.cfg.test_fraction,
+                split_seed=self.cfg.split_seed,
             )
         return self._fingerprint
 
@@ -151,7 +158,13 @@ class Pipeline:
             stored = self.store.load("data", key)
             if stored is None:
                 ds = self.dataset()
-                stored = {"image_shape": list(ds.image_shape), "classes": list(ds.classes), "n_train": len(ds.train_labels), "n_test": len(ds.test_labels), "source": ds.source}
+                stored = {
+                    "image_shape": list(ds.image_shape),
+                    "classes": list(ds.classes),
+                    "n_train": len(ds.train_labels),
+                    "n_test": len(ds.test_labels),
+                    "source": ds.source,
+                }
                 if self.dist.is_main:
                     self.store.save("data", key, stored)
             self._shape = stored
@@ -197,14 +210,18 @@ class Pipeline:
                 "lr": cfg.generator_lr,
                 "seed": cfg.seed,
             }
-        return self._key("generator", cfg.generator, cfg.latent_dim, cfg.width_scale, self.data_shape()["image_shape"], source)
+        return self._key(
+            "generator", cfg.generator, cfg.latent_dim, cfg.width_scale, self.data_shape()["image_shape"], source
+        )
 
     def build_generator(self) -> nn.Module:
         """An untrained sampling generator ``z -> image`` (the VAE's decoder for ``vae``)."""
         c, h, _ = self.data_shape()["image_shape"]
         cfg = self.cfg
         assert cfg.generator is not None and cfg.latent_dim is not None and cfg.width_scale is not None
-        model = build_generator(cfg.generator, latent_dim=cfg.latent_dim, out_channels=c, image_size=h, width_scale=cfg.width_scale)
+        model = build_generator(
+            cfg.generator, latent_dim=cfg.latent_dim, out_channels=c, image_size=h, width_scale=cfg.width_scale
+        )
         return model.decoder if cfg.generator == "vae" else model  # type: ignore[return-value]
 
     def _load_generator_checkpoint(self, gen: nn.Module) -> None:
@@ -252,7 +269,11 @@ class Pipeline:
                 status, detail["resumed_from_epoch"] = "resumed", int(partial["epoch"])
             rng = torch.Generator().manual_seed(seed)
             hook = self._epoch_saver("generator", key)
-            assert cfg.generator_epochs is not None and cfg.generator_batch_size is not None and cfg.generator_lr is not None
+            assert (
+                cfg.generator_epochs is not None
+                and cfg.generator_batch_size is not None
+                and cfg.generator_lr is not None
+            )
             with seeded(seed, self.device):
                 full = build_generator(
                     cfg.generator or "vae",
@@ -277,7 +298,9 @@ class Pipeline:
                     gen = full.decoder  # type: ignore[assignment]
                 else:
                     training.dcgan_init(full)
-                    disc = DCGANDiscriminator(ds.image_shape[0], ds.image_shape[1], ndf=max(1, round(64 * (cfg.width_scale or 1.0))))
+                    disc = DCGANDiscriminator(
+                        ds.image_shape[0], ds.image_shape[1], ndf=max(1, round(64 * (cfg.width_scale or 1.0)))
+                    )
                     training.dcgan_init(disc)
                     history = training.train_dcgan(
                         full,
@@ -293,7 +316,9 @@ class Pipeline:
                         resume=partial,
                         on_epoch_end=hook,
                     )
-                    training.recalibrate_batchnorm(full, cfg.latent_dim or 1, self.device, gen=rng, batches=2 if cfg.smoke else 50)
+                    training.recalibrate_batchnorm(
+                        full, cfg.latent_dim or 1, self.device, gen=rng, batches=2 if cfg.smoke else 50
+                    )
                     gen = full
         out = {"generator": _cpu_state(gen), "history": history, "seconds": time.perf_counter() - t0, **detail}
         self.store.save("generator", key, out)

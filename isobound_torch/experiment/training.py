@@ -295,9 +295,9 @@ def train_dcgan(
             fake = generator(z)
             ones = torch.ones(b, device=device)
             zeros = torch.zeros(b, device=device)
-            loss_d = F.binary_cross_entropy_with_logits(
-                discriminator(real), ones
-            ) + F.binary_cross_entropy_with_logits(discriminator(fake.detach()), zeros)
+            loss_d = F.binary_cross_entropy_with_logits(discriminator(real), ones) + F.binary_cross_entropy_with_logits(
+                discriminator(fake.detach()), zeros
+            )
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
@@ -327,7 +327,13 @@ def train_dcgan(
 
 @torch.no_grad()
 def recalibrate_batchnorm(
-    generator: nn.Module, latent_dim: int, device: torch.device, *, gen: torch.Generator, batches: int = 50, batch_size: int = 256
+    generator: nn.Module,
+    latent_dim: int,
+    device: torch.device,
+    *,
+    gen: torch.Generator,
+    batches: int = 50,
+    batch_size: int = 256,
 ) -> None:
     """Re-estimate a generator's batch-norm statistics on fresh latent batches.
 
@@ -347,7 +353,7 @@ def recalibrate_batchnorm(
     generator.train()
     for _ in range(batches):
         generator(torch.randn(batch_size, latent_dim, generator=gen).to(device))
-    for m, mom in zip(bns, saved):
+    for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
     generator.eval()
 

@@ -115,10 +115,11 @@ def tight() -> Any:
     w = q @ v
     c = float(w @ b)
     eps = (0.3, 1.0)
-    radii = tuple(e / s * (1 - 1e-9) for e in eps) + (0.05, 0.2, 0.4, 0.8, 1.5)
+    radii = (*(e / s * (1 - 1e-9) for e in eps), 0.05, 0.2, 0.4, 0.8, 1.5)
     res = it.evaluate(
         _affine(A, b), {"lin": _logits(w, c)}, latent_dim=3, n_samples=3000, norms="l2,linf", epsilons=eps,
-        radii=tuple(sorted(radii)), chunk_size=1000, device="cpu", dtype=F64, failure_prob=0.01, modulus_confidence=0.99,
+        radii=tuple(sorted(radii)), chunk_size=1000, device="cpu", dtype=F64, failure_prob=0.01,
+        modulus_confidence=0.99,
     )  # fmt: skip
     return {"res": res, "s": s, "q": q, "v": v, "w": w, "A": A, "b": b, "c": c, "eps": eps}
 
@@ -157,7 +158,8 @@ def test_tight_case_ceilings_match_the_exact_curve(tight: Any) -> None:
         measured = row["classifiers"]["lin"]["measured_robust_acc"]
         sigma = math.sqrt(exact * (1 - exact) / n)
         assert abs(measured - exact) <= 4 * sigma, (eps, measured, exact)
-        # the equiprobable row is the exact curve plus delta (omega is exact here, read at a grid radius just below eps / s)
+        # the equiprobable row is the exact curve plus delta
+        # (omega is exact here, read at a grid radius just below eps / s)
         assert row["equiprobable"] == pytest.approx(exact + delta, abs=1e-6)
         # the classifier's own ceiling: safe side of the exact curve, and only the proportion box and delta above it
         own = row["classifiers"]["lin"]["ceiling"]
@@ -200,7 +202,9 @@ def test_any_classifier_ceiling_against_brute_force() -> None:
     import isobound as ib
 
     for eps in (0.2, 0.5, 1.0, 2.0):
-        assert rep.any_classifier_ceiling(np.full(10, 0.1), eps) >= float(ib.IsoperimetricBound.equiprobable(10).sf(eps))
+        assert rep.any_classifier_ceiling(np.full(10, 0.1), eps) >= float(
+            ib.IsoperimetricBound.equiprobable(10).sf(eps)
+        )
     values = rep.any_classifier_ceiling(np.full(10, 0.1), np.linspace(0, 3, 31))
     assert np.all(np.diff(values) <= 1e-12)  # non-increasing in eps
     with pytest.raises(ValueError, match="sum to 1"):

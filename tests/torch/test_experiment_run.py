@@ -81,15 +81,16 @@ def test_digits_smoke_writes_the_full_report(digits_run: Any) -> None:
 
 def test_report_numbers_follow_from_the_per_sample_values(digits_run: Any) -> None:
     """The table's cells are recomputed here from the JSON's raw per-sample values."""
-    import isobound as ib
     import numpy as np
+
+    import isobound as ib
 
     data = json.loads((digits_run.run_dir / "report.json").read_text())
     s = data["settings"]
     ez = ib.expected_gaussian_norm(s["latent_dim"])
     assert s["expected_latent_norm"] == pytest.approx(ez)
     assert s["mean_image_norm"] == pytest.approx(float(np.mean(data["image_norms"])))
-    for name, c in data["classifiers"].items():
+    for c in data["classifiers"].values():
         r_z = np.array([np.inf if v is None else v for v in c["per_sample"]["r_z"]])
         k = int(np.ceil(0.25 * len(r_z)))
         expected = np.sort(r_z)[k - 1] / ez
@@ -235,7 +236,20 @@ def test_generator_checkpoint_skips_training(digits_run: Any, tmp_path: Path) ->
 
 def test_train_only_then_full_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = tmp_path / "two-step"
-    code = cli.main(["--smoke", "--device", "cpu", "--run-dir", str(run_dir), "--quiet", "--no-progress", "--train-only", "--classifiers", "mlp"])
+    code = cli.main(
+        [
+            "--smoke",
+            "--device",
+            "cpu",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+            "--no-progress",
+            "--train-only",
+            "--classifiers",
+            "mlp",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "classifier-mlp: computed" in out and not (run_dir / "report.md").exists()
@@ -267,7 +281,9 @@ def test_both_norms_and_ceilings_in_the_experiment(digits_run: Any, tmp_path: Pa
     assert set(res.tables) == {"l2", "linf"} and res.tables["l2"] == digits_run.tables["l2"]
     assert [r["eps_text"] for r in res.ceilings["linf"]] == ["8/255", "0.5"]
     assert len(res.robustbench) == 3 * 2 * 2 and (run_dir / "cdf_cnn_linf.png").is_file()
-    assert res.robustbench[0]["clean_acc"] == pytest.approx(100 * (1 - res.report["classifiers"]["lenet"]["test_error"]))
+    assert res.robustbench[0]["clean_acc"] == pytest.approx(
+        100 * (1 - res.report["classifiers"]["lenet"]["test_error"])
+    )
 
 
 # ------------------------------------------------------------------------------ other datasets

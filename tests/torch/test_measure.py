@@ -138,9 +138,7 @@ def feasible_vectors(lower: np.ndarray, upper: np.ndarray, rng: np.random.Genera
     return out
 
 
-@pytest.mark.parametrize(
-    "counts", [[50, 30, 15, 5], [120, 3, 3, 0, 74], [10, 10, 10, 10, 10, 10], [400, 1], [7, 0, 0]]
-)
+@pytest.mark.parametrize("counts", [[50, 30, 15, 5], [120, 3, 3, 0, 74], [10, 10, 10, 10, 10, 10], [400, 1], [7, 0, 0]])
 def test_conservative_bound_is_below_every_bound_in_the_intervals(counts: list[int]) -> None:
     inp = inputs_from_counts(counts)
     q = inp.conservative_class_probs
@@ -149,7 +147,7 @@ def test_conservative_bound_is_below_every_bound_in_the_intervals(counts: list[i
     eps = np.array([0.01, 0.1, 0.3, 0.7, 1.5, 3.0])
     floor = safe.cdf(eps)
     rng = np.random.default_rng(sum(counts))
-    candidates = feasible_vectors(inp.lower, inp.upper, rng, 40) + [inp.class_proportions]
+    candidates = [*feasible_vectors(inp.lower, inp.upper, rng, 40), inp.class_proportions]
     for p in candidates:
         other = isobound.IsoperimetricBound(p[p > 0], normalize=True).cdf(eps)
         assert np.all(floor <= other * (1 + 1e-12)), (p, floor, other)
