@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 if saved.exists():
                     shutil.rmtree(saved)
                 saved.mkdir(parents=True)
-                for f in list(run_dir.glob("*.png")) + [run_dir / "report.md"]:
+                for f in [*run_dir.glob("*.png"), run_dir / "report.md"]:
                     if f.exists():
                         shutil.copy2(f, saved / f.name)
             shutil.rmtree(tmp, ignore_errors=True)

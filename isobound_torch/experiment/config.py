@@ -252,7 +252,8 @@ class ExperimentConfig:
         delta (default 0.01; 0.1 for smoke runs), the probability with which the estimated modulus omega may fail; it is
         subtracted from the image-space bound's cdf.
     modulus_confidence : float, optional
-        Confidence (default 0.99; 0.9 for smoke runs) with which the sampled maximum bounds omega's (1 - delta)-quantile.
+        Confidence (default 0.99; 0.9 for smoke runs) with which the sampled maximum
+        bounds omega's (1 - delta)-quantile.
     modulus_samples : int, optional
         Latent samples for the omega estimate (``None``: the smallest number that
         makes ``failure_prob`` and ``modulus_confidence`` hold).

@@ -17,18 +17,21 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("isobound_torch.measure")
-import torch.distributed as dist  # noqa: E402
+import torch.distributed as dist
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed with gloo"),
+    pytest.mark.skipif(
+        not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed with gloo"
+    ),
 ]
 
 ARGS = ["--smoke", "--device", "cpu", "--quiet", "--no-progress", "--classifiers", "mlp,cnn"]
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    dist_vars = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    env = {k: v for k, v in os.environ.items() if k not in dist_vars}
     env["OMP_NUM_THREADS"] = "1"
     return env
 
