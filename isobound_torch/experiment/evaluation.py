@@ -406,13 +406,16 @@ def compute_bounds(
     *,
     n_samples: int | None = None,
     confidence: float | None = None,
+    also: Sequence[float] = (),
 ) -> tuple[dict[str, Any], Any, list[float]]:
     """Latent bounds per classifier and for K equiprobable classes, and the omega radii they need.
 
     Returns ``(latent_bounds, equiprobable_bound, needed_radii)`` where ``needed_radii``
     are the latent quantiles at ``quantile + failure_prob`` (rounded up a little, so the
     image-space quantile ``omega(latent.ppf(q + delta))`` reads omega at or below a
-    measured radius).
+    measured radius). ``also``: further quantiles whose radii are needed too
+    (the evaluation always reports the 25% quantile, RobustBench records'
+    ``ceiling_q25``).
 
     With ``n_samples`` and ``confidence``, each classifier's proportions (estimated
     from ``n_samples`` generated points) are replaced by the conservative vector of
@@ -433,12 +436,13 @@ def compute_bounds(
         }
     bounds = {name: ib.IsoperimetricBound(p[p > 0] / p[p > 0].sum(), normalize=True) for name, p in class_props.items()}
     equi = ib.IsoperimetricBound.equiprobable(n_classes)
-    target = min((quantile + failure_prob) * (1 + 8 * _EPS), 1.0)
     needed = []
-    for b in [*bounds.values(), equi]:
-        t = float(b.ppf(target))
-        if math.isfinite(t) and t > 0:
-            needed.append(t)
+    for q in sorted({quantile, *also}):
+        target = min((q + failure_prob) * (1 + 8 * _EPS), 1.0)
+        for b in [*bounds.values(), equi]:
+            t = float(b.ppf(target))
+            if math.isfinite(t) and t > 0:
+                needed.append(t)
     return bounds, equi, needed
 
 
@@ -921,7 +925,14 @@ class Evaluator:
             s.failure_prob if s.modulus_method != "given" else max(float(m.failure_prob) for m in self.moduli.values())
         )
         latent_bounds, equi, needed = compute_bounds(
-            props, n_classes, s.latent_dim, s.quantile, delta, n_samples=s.n_samples, confidence=s.ci_level
+            props,
+            n_classes,
+            s.latent_dim,
+            s.quantile,
+            delta,
+            n_samples=s.n_samples,
+            confidence=s.ci_level,
+            also=(0.25,),
         )
         radii = _merge_radii(s.radii, needed)
         modulus_info = {norm: self.run_modulus(norm, generator, generator_key, radii) for norm in s.norms}
@@ -1103,7 +1114,11 @@ def _assemble(
             image_raw = float(image.ppf(q))
             per_norm[norm] = {
                 "attack": attack_keys[norm],
-                "bound": {"image": image_raw / mean_norm[norm], "image_raw": image_raw},
+                "bound": {
+                    "image": image_raw / mean_norm[norm],
+                    "image_raw": image_raw,
+                    "image_raw_q25": image_raw if q == 0.25 else float(image.ppf(0.25)),
+                },
                 "empirical": {
                     k: rep.empirical_quantile(v, q, level=s.ci_level).scaled(1.0 / mean_norm[norm]).as_dict()
                     for k, v in dists.items()

@@ -464,7 +464,7 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     own conservative proportions), ``ceiling_robust_acc_any``
     (:func:`any_classifier_ceiling` with equiprobable true classes),
     ``ceiling_q25`` (upper bound on the 25% quantile of its image-space
-    robustness, in the image norm's units), ``audit`` (verdicts) and
+    robustness, in the image norm's units, whatever the report's quantile), ``audit`` (verdicts) and
     ``status``/``confidence`` of the ceilings (see the report's
     ``confidence`` section).
     """
@@ -494,7 +494,7 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                         "ceiling_robust_acc": pct(cell["ceiling"]),
                         "ceiling_robust_acc_any": pct(row["any_classifier"]),
                         "ceiling_robust_acc_equiprobable": pct(row["equiprobable"]),
-                        "ceiling_q25": per["bound"].get("image_raw"),
+                        "ceiling_q25": per["bound"].get("image_raw_q25"),
                         "audit": {
                             s: bool(c["audit"]["z"]["ok"]) if s == "z" else bool(per["audit"][s]["ok"])
                             for s in SETTINGS

@@ -296,6 +296,23 @@ def test_robustbench_records_and_confidence_accounting(finished: Any) -> None:
     assert "What is proven and what is estimated" in md and "Bonferroni" in md and "85%" in md
 
 
+def test_ceiling_q25_is_the_25_percent_quantile_whatever_the_report_quantile() -> None:
+    from isobound_torch.measure import conservative_proportions
+
+    res = _eval(None, classifiers={"a": make_classifier()}, norms="linf", epsilons=[0.1], quantile=0.5)
+    rep = res.report
+    mod = rep["modulus"]["linf"]
+    omega = ib.PiecewiseLinear(mod["radii"], mod["values"], interpolation="step", failure_prob=mod["failure_prob"])
+    labels = np.asarray(rep["classifiers"]["a"]["per_sample"]["label"])
+    p = conservative_proportions(np.bincount(labels, minlength=K), rep["settings"]["ci_level"])
+    own = ib.IsoperimetricBound(p[p > 0], normalize=True).through(omega)
+    (record,) = res.robustbench
+    q25 = float(own.ppf(0.25))
+    assert math.isfinite(q25) and record["ceiling_q25"] == pytest.approx(q25, rel=1e-12)
+    assert rep["classifiers"]["a"]["bound"]["image_raw"] == pytest.approx(float(own.ppf(0.5)), rel=1e-12)
+    assert float(own.ppf(0.5)) > q25 * 1.01  # the two quantiles differ, so the check above can tell them apart
+
+
 def test_plot_legend_names_the_bound_and_its_omega(finished: Any) -> None:
     figs = finished.figures()
     assert {"cdf_a", "cdf_a_linf", "samples", "pairs"} <= set(figs)
