@@ -760,8 +760,10 @@ class Evaluator:
 
         ``modulus_method="estimate"``: :func:`isobound_torch.estimate_modulus`
         (projected gradient ascent, a lower estimate of each supremum);
-        ``"given"``: the caller's modulus, recorded as such. A certified method
-        plugs in here, with the same output fields.
+        ``"given"``: the caller's modulus, recorded as such. Any other method is
+        one more entry in :meth:`modulus_function` (and in ``MODULUS_METHODS``):
+        a function with ``estimate_modulus``'s common arguments, returning a
+        step ``PiecewiseLinear`` with its ``failure_prob``.
         """
         s = self.settings
         t0 = time.perf_counter()
@@ -775,22 +777,21 @@ class Evaluator:
         if stored is not None:
             self._record(stage, key, "loaded", t0)
             return stored  # type: ignore[no-any-return]
-        from ..smoothness import estimate_modulus, required_samples
+        from ..smoothness import required_samples
 
+        function, options = self.modulus_function(s.modulus_method)
         kwargs: dict[str, Any] = {
             "radii": radii,
             "n_samples": s.modulus_samples,
             "failure_prob": s.failure_prob,
             "confidence": s.modulus_confidence,
-            "restarts": s.modulus_restarts,
-            "steps": s.modulus_steps,
             "seed": derive_seed(s.seed, "modulus"),
+            **options,
         }
-        omega = estimate_modulus(
-            generator, s.latent_dim, progress=self.progress, norm=norm, device=self.device, dtype=self.dtype, **kwargs
-        )
+        omega = function(generator, s.latent_dim, progress=self.progress, norm=norm, device=self.device, **kwargs)
+        kwargs.pop("dtype", None)
         out = {
-            "method": "estimate",
+            "method": s.modulus_method,
             "norm": norm,
             "radii": [float(r) for r in np.asarray(omega.radii, dtype=np.float64)],
             "values": [float(v) for v in np.asarray(omega.values, dtype=np.float64)],
@@ -806,6 +807,19 @@ class Evaluator:
         self.store.save(stage, key, out)
         self._record(stage, key, "computed", t0)
         return out
+
+    def modulus_function(self, method: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The function that computes omega by ``method``, and the options only it takes.
+
+        Every such function is called as ``function(generator, latent_dim, *, radii,
+        n_samples, failure_prob, confidence, seed, norm, device, progress, **options)``.
+        """
+        s = self.settings
+        if method == "estimate":
+            from ..smoothness import estimate_modulus
+
+            return estimate_modulus, {"restarts": s.modulus_restarts, "steps": s.modulus_steps, "dtype": self.dtype}
+        raise ValueError(f"no modulus function for modulus_method={method!r}")
 
     @staticmethod
     def modulus_object(info: Mapping[str, Any]) -> Any:
