@@ -423,15 +423,16 @@ class Rejecting(nn.Module):
 
 
 class NaNGenerator(nn.Module):
-    def __init__(self, rows_over: float = -math.inf) -> None:
+    def __init__(self, rows_over: float = -math.inf, value: float = math.nan) -> None:
         super().__init__()
         self.rows_over = rows_over
+        self.value = value
         self.inner = make_generator()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.inner(z)
         bad = z[:, 0] > self.rows_over
-        return torch.where(bad[:, None, None, None], torch.full_like(x, math.nan), x)
+        return torch.where(bad[:, None, None, None], torch.full_like(x, self.value), x)
 
 
 @pytest.mark.parametrize(
@@ -460,6 +461,11 @@ class NaNGenerator(nn.Module):
             "same number of classes",
         ),
         ({"generator": NaNGenerator()}, ValueError, "generator returned NaN or inf for 4 of 4 latents"),
+        (
+            {"generator": NaNGenerator(rows_over=0.0, value=-math.inf)},
+            ValueError,
+            r"NaN or inf for 2 of 4 latents .*first rows \[0, 1\]",
+        ),
         ({"norms": "l2,l1"}, ValueError, r"norms must name image norms among l2, linf, got norms='l2,l1' \('l1'\)"),
         ({"epsilons": "8/255,0"}, ValueError, r"epsilons must be finite numbers > 0, got epsilons='8/255,0' \('0'\)"),
         ({"epsilons": [-0.5]}, ValueError, r"epsilons must be finite numbers > 0, got epsilons=\[-0.5\]"),
