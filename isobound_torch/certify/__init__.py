@@ -13,7 +13,15 @@ Everything is computed in float64 with rounding accounted for (see the module
 :mod:`isobound_torch.certify._bounds`).
 """
 
+from ._lipschitz import lipschitz_upper_bound
 from ._modulus import certified_local_sup, certified_modulus
 from ._program import UnsupportedModuleError
+from ._radius import certified_radius
 
-__all__ = ["certified_local_sup", "certified_modulus", "UnsupportedModuleError"]
+__all__ = [
+    "certified_local_sup",
+    "certified_modulus",
+    "certified_radius",
+    "lipschitz_upper_bound",
+    "UnsupportedModuleError",
+]

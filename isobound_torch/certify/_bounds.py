@@ -84,6 +84,16 @@ def down(x: torch.Tensor) -> torch.Tensor:
     return (x - x.abs() * 2.0**-52) - TINY
 
 
+def grow_(x: torch.Tensor, k: int) -> torch.Tensor:
+    """In place, ``x (1 + (2k + 2) u) + TINY`` for a non-negative ``x`` computed with at most ``k`` roundings.
+
+    Each rounding of a non-negative sum or product loses at most a relative ``u``, so the
+    computed value is at least ``(1 - u)^k`` times the exact one; the factor (itself
+    rounded once more) restores it, and ``TINY`` covers underflow.
+    """
+    return x.mul_(1.0 + (2 * k + 2) * U).add_(TINY)
+
+
 def endpoints(c: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Outward-rounded ``[c - r, c + r]``."""
     return down(c - r), up(c + r)
@@ -115,8 +125,8 @@ def linear_enclosure(
     """``{A x + b : x in [c - r, c + r]}`` enclosed, rounding included."""
     g = gamma(op.fan_in)
     out_c = op.lin(c)
-    r_in = r * (1.0 + 4.0 * g) + (2.0 * g) * c.abs()
-    out_r = op.abs_lin(r_in) * (1.0 + 2.0 * g) + TINY
+    r_in = c.abs().mul_(2.0 * g).add_(r, alpha=1.0 + 4.0 * g)
+    out_r = op.abs_lin(r_in).mul_(1.0 + 2.0 * g).add_(TINY)
     if with_bias and op.bias is not None:
         out_c = out_c + op.bias
         out_r = out_r + (2.0 * U) * out_c.abs()
@@ -138,6 +148,8 @@ def activation_values(op: ActOp, lo: torch.Tensor, hi: torch.Tensor) -> tuple[to
         f_lo = torch.where(lo < 0, _libm_lo(a * torch.expm1(lo)), lo)
         f_hi = torch.where(hi < 0, _libm_hi(a * torch.expm1(hi)), hi)
         return f_lo, f_hi
+    if k == "clamp":
+        return torch.clamp(lo, op.param, op.param2), torch.clamp(hi, op.param, op.param2)
     fn = torch.tanh if k == "tanh" else torch.sigmoid
     return _libm_lo(fn(lo)), _libm_hi(fn(hi))
 
@@ -153,6 +165,12 @@ def activation_slopes(op: ActOp, lo: torch.Tensor, hi: torch.Tensor) -> tuple[to
         sa = torch.full_like(lo, a)
         d_lo = torch.where(neg & pos, min(a, 1.0) * one, torch.where(neg, sa, one))
         d_hi = torch.where(neg & pos, max(a, 1.0) * one, torch.where(neg, sa, one))
+        return d_lo, d_hi
+    if k == "clamp":  # slope 1 inside (param, param2), 0 outside, both at the ends
+        inside = (hi >= op.param) & (lo <= op.param2)
+        outside = (lo <= op.param) | (hi >= op.param2)
+        d_lo = torch.where(outside, zero, one)
+        d_hi = torch.where(inside, one, zero)
         return d_lo, d_hi
     if k == "elu":
         a = op.param
@@ -185,21 +203,21 @@ def scale_jacobian(
     jc, jr, eps = jac
     d_c, d_r = midrad(d_lo, d_hi)
     c = jc * d_c
-    exact = not bool((d_r > TINY).any())
     b = jc.shape[0]
     fro_c = torch.linalg.vector_norm(c.reshape(b, -1), dim=1)
-    if exact:  # all slopes known exactly (stable ReLUs, linear pieces)
-        r = up(jr * d_c) + (2.0 * U) * c.abs() + TINY
+    if not bool((d_r > TINY).any()):  # all slopes known exactly (stable ReLUs, linear pieces)
+        r = grow_(jr * d_c, 1).add_(c.abs(), alpha=2.0 * U)
         scale_max = d_c.reshape(b, -1).max(dim=1).values
         return c, r, up(scale_max * eps * (1.0 + 4.0 * U)) + (4.0 * U) * fro_c + TINY
-    r = up(jr * d_c + d_r * (jc.abs() + jr)) * (1.0 + 4.0 * U) + (2.0 * U) * c.abs() + TINY
+    ja = jc.abs()
+    ec = ja * d_r  # |E C| <= D_r |C|
+    r = grow_((ja.add_(jr)).mul_(d_r).addcmul_(jr, d_c), 4).add_(c.abs(), alpha=2.0 * U)
     if not bool(torch.isfinite(eps).any()):
         return c, r, eps
     top = (d_c + d_r).reshape(b, -1).max(dim=1).values
     n = jc.shape[1]
-    ec = (d_r * jc.abs()).reshape(b, n, -1).transpose(1, 2)
-    new_eps = up(top * eps * (1.0 + 4.0 * U) + spectral_norm_upper(ec)) + (4.0 * U) * fro_c + TINY
-    return c, r, new_eps
+    new_eps = up(top * eps * (1.0 + 4.0 * U) + spectral_norm_upper(ec.reshape(b, n, -1).transpose(1, 2)))
+    return c, r, new_eps + (4.0 * U) * fro_c + TINY
 
 
 def _maxpool_windows(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -246,28 +264,38 @@ class Propagation:
     enclosures: list[tuple[torch.Tensor, torch.Tensor]] | None
 
 
-def _row_norms(jac: Jac) -> torch.Tensor:
-    """Per feature, an upper bound on the l2 norm (over the inputs) of that row of every Jacobian."""
-    jc, jr, eps = jac
-    b, n = jc.shape[:2]
+def _row_norms(jac: Jac, mag: torch.Tensor) -> torch.Tensor:
+    """Per feature (flattened), an upper bound on the l2 norm over the inputs of that row of every Jacobian.
+
+    ``mag`` is ``|C| + R`` rounded up, as ``(B, n, features)``: a row is at most
+    ``min(|| |C_i| + R_i ||_2, ||C_i||_2 + eps)``.
+    """
+    jc, _, eps = jac
+    b, n = mag.shape[:2]
     extra = 1.0 + 2.0 * gamma(n)
-    mag = up(jc.abs() + jr).reshape(b, n, -1)
-    rows = torch.sqrt(up((mag * mag).sum(dim=1)) * extra) * extra
+    rows = torch.sqrt((mag * mag).sum(dim=1).mul_(extra)).mul_(extra)
     if bool(torch.isfinite(eps).any()):
         c = jc.reshape(b, n, -1)
-        rows_c = torch.sqrt(up((c * c).sum(dim=1)) * extra) * extra
-        rows = torch.minimum(rows, up(rows_c + eps[:, None]))
-    return up(rows).reshape(b, *jc.shape[2:])
+        rows_c = torch.sqrt((c * c).sum(dim=1).mul_(extra)).mul_(extra)
+        rows = torch.minimum(rows, rows_c.add_(eps[:, None]).mul_(1.0 + 2.0 * U))
+    return rows.add_(TINY)
+
+
+def _magnitude(jac: Jac) -> torch.Tensor:
+    """``|C| + R`` rounded up, as ``(B, n, features)``."""
+    jc, jr, _ = jac
+    b, n = jc.shape[:2]
+    return grow_(jc.abs().add_(jr), 1).reshape(b, n, -1)
 
 
 def _mean_value_radius(jac: Jac, sets: Sets, reach: torch.Tensor) -> torch.Tensor:
     """``min(rho * row norm, sum_j |J|_ij reach_j)`` per feature, rounded up."""
-    jc, jr, _ = jac
+    jc = jac[0]
     b, n = jc.shape[:2]
-    l2 = up(_row_norms(jac).reshape(b, -1) * sets.radius[:, None])
-    mag = up(jc.abs() + jr).reshape(b, n, -1)
-    l1 = torch.einsum("bnf,bn->bf", mag, reach) * (1.0 + 2.0 * gamma(n))
-    return up(torch.minimum(l2, l1)).reshape(b, *jc.shape[2:]) + TINY
+    mag = _magnitude(jac)
+    l2 = _row_norms(jac, mag).mul_(sets.radius[:, None])
+    l1 = torch.einsum("bnf,bn->bf", mag, reach)
+    return grow_(torch.minimum(l2, l1.mul_(1.0 + 2.0 * gamma(n))), 1).reshape(b, *jc.shape[2:])
 
 
 def _linear_jacobian(op: LinearOp, jac: Jac) -> Jac:
@@ -369,7 +397,9 @@ def propagate(
                 jac = _maxpool_jacobian(v_in[0], j_in[0], op.kernel)  # type: ignore[arg-type]
         else:  # pragma: no cover - the program builder emits only the kinds above
             raise TypeError(f"unknown operation {op!r}")
-        if mean_value and not isinstance(op, ReshapeOp):
+        # the mean-value form where it tightens what follows: pre-activations (outputs of linear
+        # maps and sums) and the last value
+        if mean_value and (isinstance(op, (LinearOp, AddOp)) or i == len(nodes) - 1):
             assert jac is not None and reach is not None
             mv = _mean_value_radius(jac, sets, reach)
             val = _intersect(*val, endpoints(pt[0], up(pt[1] + mv)))
@@ -482,12 +512,12 @@ def jacobian_norm_upper(jac: Jac, norm: str) -> tuple[torch.Tensor, torch.Tensor
     """
     jc, jr, eps = jac
     b, n = jc.shape[:2]
-    rows = _row_norms(jac).reshape(b, -1)
+    mag = _magnitude(jac)
+    rows = _row_norms(jac, mag)
     if norm == "linf":
         return rows.max(dim=1).values, rows
     c = jc.reshape(b, n, -1).transpose(1, 2)  # (B, outputs, inputs)
     r = jr.reshape(b, n, -1).transpose(1, 2)
-    mag = up(c.abs() + r)
     rem = torch.minimum(spectral_norm_upper(r), eps)
-    lip = torch.minimum(up(spectral_norm_upper(c) + rem), spectral_norm_upper(mag))
+    lip = torch.minimum(up(spectral_norm_upper(c) + rem), spectral_norm_upper(mag.transpose(1, 2)))
     return lip, rows

@@ -55,15 +55,18 @@ def _op_device(op: LinearOp) -> torch.device:
 
 
 def _schur_upper(op: LinearOp) -> float:
-    """``sqrt(||A||_1 ||A||_inf)`` from the row and column sums of ``|A|`` (exact for non-negative ``A``)."""
+    """``sqrt(||A||_1 ||A||_inf) >= || |A| ||_2 >= ||A||_2`` from the row and column sums of ``|A|``.
+
+    Exact for non-negative maps such as average pooling or nearest upsampling.
+    """
     device = _op_device(op)
     ones_in = torch.ones((1, *op.in_shape), dtype=F64, device=device)
     row = op.abs_lin(ones_in).max().item()
-    if op.nonneg:
-        ones_out = torch.ones((1, *op.out_shape), dtype=F64, device=device)
-        col = op.lin_t(ones_out).max().item()
-    else:
-        raise ValueError("the Schur bound needs |A|^T, available here for non-negative maps only")
+    ones_out = torch.ones((1, *op.out_shape), dtype=F64, device=device)
+    x = torch.zeros((1, *op.in_shape), dtype=F64, device=device, requires_grad=True)
+    with torch.enable_grad():
+        (col_sums,) = torch.autograd.grad(op.abs_lin(x), x, grad_outputs=ones_out)
+    col = col_sums.max().item()
     g = gamma(max(math.prod(op.in_shape), math.prod(op.out_shape)))
     return math.sqrt(row * col * (1.0 + 4.0 * g)) * (1.0 + 4.0 * U) + TINY
 
@@ -145,16 +148,12 @@ def operator_norm_upper(op: LinearOp) -> float:
         return float(cached)
     if isinstance(op, DenseOp):
         value = float(spectral_norm_upper(op.weight))
-    elif isinstance(op, DiagOp):
+    elif isinstance(op, DiagOp) and not op.broadcasts:
         value = float(up(op.scale.abs().max() * (1.0 + 2.0 * gamma(op.fan_in))))
-    elif isinstance(op, PoolOp):
-        value = _schur_upper(op)
-    elif isinstance(op, ConvOp):
-        value = conv_norm_upper(op)
+    else:
+        value = conv_norm_upper(op) if isinstance(op, ConvOp) else _schur_upper(op)
         if math.prod(op.in_shape) * math.prod(op.out_shape) <= DENSE_LIMIT:
             value = min(value, float(spectral_norm_upper(_dense_matrix(op))))
-    else:  # pragma: no cover
-        raise TypeError(f"no operator norm for {op!r}")
     op._norm2 = value  # type: ignore[attr-defined]
     return value
 
@@ -165,11 +164,7 @@ def frobenius_norm(op: LinearOp) -> float:
     if cached is not None:
         return float(cached)
     ones = torch.ones((1, *op.in_shape), dtype=F64, device=_op_device(op))
-    if isinstance(op, DiagOp):
-        sq = (op.scale * op.scale).expand(op.in_shape) if op.scale.dim() else op.scale * op.scale * ones
-        total = float(sq.sum())
-    else:
-        total = float(op.sq_lin(ones).sum())
+    total = float(op.sq_lin(ones).sum())
     value = math.sqrt(total * (1.0 + 4.0 * gamma(math.prod(op.in_shape) * 4))) * (1.0 + 4.0 * U) + TINY
     op._fro = value  # type: ignore[attr-defined]
     return value

@@ -190,7 +190,11 @@ class DiagOp(LinearOp):
         self.bias = None if bias is None else bias.detach().to(F64)
         # the scale itself may carry a few roundings (batch norm's gamma / sqrt(var + eps))
         self.fan_in = 1 + extra_rounding
-        self.in_shape = self.out_shape = tuple(in_shape)
+        self.in_shape = tuple(in_shape)
+        zeros = torch.zeros((1, *in_shape), dtype=F64, device=self.scale.device)
+        self.out_shape = tuple((zeros * self.scale).shape[1:])
+        #: the scale broadcasts the input to a larger shape (then the map is not diagonal)
+        self.broadcasts = self.out_shape != self.in_shape
         self.nonneg = bool((self.scale >= 0).all())
 
     def lin(self, x: torch.Tensor) -> torch.Tensor:
@@ -203,11 +207,14 @@ class DiagOp(LinearOp):
         return x * (self.scale * self.scale)
 
     def lin_t(self, y: torch.Tensor) -> torch.Tensor:
+        if self.broadcasts:
+            return super().lin_t(y)
         return y * self.scale
 
 
 class PoolOp(LinearOp):
-    """Average pooling, global average pooling or nearest upsampling: a non-negative linear map.
+    """Average pooling, global average pooling, nearest upsampling or a selection of entries
+    (slicing): a non-negative linear map.
 
     ``sq_factor`` is the common value of the non-zero entries (``1/k^2`` for a
     ``k x k`` average, ``1`` for upsampling), so that ``(A o A) x = sq_factor * A x``.
@@ -236,10 +243,15 @@ class PoolOp(LinearOp):
 
 @dataclass(frozen=True)
 class ActOp(Op):
-    """An elementwise non-decreasing activation: ``relu``, ``leaky_relu``, ``elu``, ``tanh``, ``sigmoid``."""
+    """An elementwise non-decreasing activation.
+
+    ``relu``, ``leaky_relu`` (slope ``param``), ``elu`` (``alpha = param``), ``tanh``,
+    ``sigmoid``, ``clamp`` (to ``[param, param2]``, either end may be infinite).
+    """
 
     kind: str
     param: float = 0.0
+    param2: float = 0.0
 
     def apply(self, *xs: torch.Tensor) -> torch.Tensor:
         x = xs[0]
@@ -251,12 +263,14 @@ class ActOp(Op):
             return F.elu(x, self.param)
         if self.kind == "tanh":
             return torch.tanh(x)
+        if self.kind == "clamp":
+            return torch.clamp(x, self.param, self.param2)
         return torch.sigmoid(x)
 
     @property
     def max_slope(self) -> float:
         """Largest derivative (the Lipschitz constant of the activation)."""
-        if self.kind in ("relu", "tanh"):
+        if self.kind in ("relu", "tanh", "clamp"):
             return 1.0
         if self.kind in ("leaky_relu", "elu"):
             return max(1.0, self.param)
@@ -571,6 +585,11 @@ class _Builder:
             if all(i is None or (isinstance(i, slice) and i == slice(None)) for i in idx):
                 out = self.examples[x.value][index]
                 return self.shape_only(x.value, out, name, label)
+            if idx and idx[0] == slice(None) and all(
+                i is None or i is Ellipsis or isinstance(i, (slice, int)) for i in idx
+            ):  # a selection of entries per sample (slicing): a 0/1 linear map
+                fn: Callable[[torch.Tensor], torch.Tensor] = lambda t, index=index: t[index]  # noqa: E731
+                return _Var(self.emit(PoolOp(fn, self.shape(x.value), 1, 1.0), [x.value]))
             raise fail
         act = _activation_of_function(target, _unwrap(args), _unwrap(kw))
         if act is not None and isinstance(x, _Var):
@@ -594,10 +613,9 @@ class _Builder:
             a, b = raw
             div = target in (operator.truediv, torch.div)
             if isinstance(a, _Var) and not isinstance(b, _Var):
-                c = _number(_unwrap(b), fail)
-                return _Var(self.affine(a.value, 1.0 / c if div else c, 0.0))
+                return _Var(self.scaled(a.value, _unwrap(b), div, fail))
             if isinstance(b, _Var) and not isinstance(a, _Var) and not div:
-                return _Var(self.affine(b.value, _number(_unwrap(a), fail), 0.0))
+                return _Var(self.scaled(b.value, _unwrap(a), False, fail))
             raise fail
         if target is operator.neg:
             return _Var(self.affine(x.value, -1.0, 0.0))
@@ -621,6 +639,20 @@ class _Builder:
         s = torch.tensor(float(scale), dtype=F64)
         b = torch.tensor(float(shift), dtype=F64) if shift else None
         return self.emit(DiagOp(s, b, self.shape(v), extra_rounding=1), [v])
+
+    def scaled(self, v: int, c: Any, div: bool, fail: Exception) -> int:
+        """``x * c`` or ``x / c`` for a constant number or a constant tensor (broadcast over the features)."""
+        if isinstance(c, torch.Tensor) and c.numel() > 1:
+            scale = c.detach().to(F64)
+            if scale.dim() > len(self.shape(v)) or not bool(torch.isfinite(scale).all()):
+                raise fail
+            if div:
+                scale = 1.0 / scale
+            return self.emit(DiagOp(scale, None, self.shape(v), extra_rounding=1), [v])
+        value = _number(c, fail)
+        if div and value == 0:
+            raise fail
+        return self.affine(v, 1.0 / value if div else value, 0.0)
 
     def dense(self, v: int, w: Any, b: Any, label: str) -> int:
         if len(self.shape(v)) != 1:
@@ -718,10 +750,22 @@ def _activation_of_module(m: nn.Module, where: str) -> ActOp | None:
         return ActOp("tanh")
     if isinstance(m, nn.Sigmoid):
         return ActOp("sigmoid")
+    if isinstance(m, nn.Hardtanh):  # ReLU6 included
+        return _clamp(float(m.min_val), float(m.max_val), where)
     return None
 
 
+def _clamp(lo: Any, hi: Any, where: str) -> ActOp:
+    lo = -math.inf if lo is None else float(lo)
+    hi = math.inf if hi is None else float(hi)
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        raise UnsupportedModuleError(f"clamp to [{lo}, {hi}] at {where!r} is not supported")
+    return ActOp("clamp", lo, hi)
+
+
 def _activation_of_name(name: str, args: list[Any], kw: dict[str, Any]) -> ActOp | None:
+    if name in ("clamp", "clip", "clamp_"):
+        return _activation_of_function(torch.clamp, args, kw)
     if name in ("relu", "relu_") and not args and not kw:
         return ActOp("relu")
     if name in ("tanh", "tanh_") and not args and not kw:
@@ -739,6 +783,14 @@ def _activation_of_function(fn: Any, args: list[Any], kw: dict[str, Any]) -> Act
         return ActOp("tanh")
     if fn in (torch.sigmoid, F.sigmoid) and not args and not kw:
         return ActOp("sigmoid")
+    if fn in (torch.clamp, torch.clip, F.hardtanh):
+        default = (-1.0, 1.0) if fn is F.hardtanh else (None, None)
+        names = ("min_val", "max_val") if fn is F.hardtanh else ("min", "max")
+        lo = args[0] if len(args) > 0 else kw.get(names[0], default[0])
+        hi = args[1] if len(args) > 1 else kw.get(names[1], default[1])
+        if isinstance(lo, torch.Tensor) or isinstance(hi, torch.Tensor):
+            return None
+        return _clamp(lo, hi, getattr(fn, "__name__", "clamp"))
     if fn is F.leaky_relu:
         slope = args[0] if args else kw.get("negative_slope", 0.01)
         return _activation("leaky_relu", float(slope), fn.__name__)
