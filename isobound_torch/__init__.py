@@ -1,13 +1,22 @@
 """isobound_torch: the empirical side of isobound, in PyTorch.
 
 DeepFool measurements of robustness (unconstrained, in-distribution and
-latent), the generator's modulus of continuity, the constructions of
-Theorems 2 and 3, and the end-to-end experiment (``isobound experiment``).
+latent), the generator's modulus of continuity (estimated by ascent, or
+certified by bound propagation), certified radii of classifiers, the
+constructions of Theorems 2 and 3, and the end-to-end experiment
+(``isobound experiment``).
 Install with ``pip install isobound[torch]``.  This package depends on
 :mod:`isobound`; the core never imports it.
 """
 
 from .attacks import DeepFool, DeepFoolResult, refine_perturbations
+from .certify import (
+    UnsupportedModuleError,
+    certified_local_sup,
+    certified_modulus,
+    certified_radius,
+    lipschitz_upper_bound,
+)
 from .constructions import (
     ProjectionClassifier,
     project_to_latent,
@@ -26,7 +35,9 @@ from .measure import (
 from .experiment import ExperimentConfig, ExperimentResult
 from .experiment import run as run_experiment
 from .smoothness import (
+    JacobianNormEstimate,
     estimate_modulus,
+    jacobian_norm_estimate,
     jacobian_spectral_modulus,
     local_sup,
     required_samples,
@@ -44,9 +55,16 @@ __all__ = [
     "BoundInputs",
     "RobustnessResult",
     "estimate_modulus",
+    "jacobian_norm_estimate",
     "jacobian_spectral_modulus",
+    "JacobianNormEstimate",
     "local_sup",
     "required_samples",
+    "certified_modulus",
+    "certified_local_sup",
+    "certified_radius",
+    "lipschitz_upper_bound",
+    "UnsupportedModuleError",
     "ProjectionClassifier",
     "project_to_latent",
     "theorem2_check",
