@@ -823,19 +823,26 @@ def build_program(model: Any, in_shape: Sequence[int], *, name: str = "generator
     in_shape = tuple(int(s) for s in in_shape)
     gen = torch.Generator().manual_seed(12345)
     example = torch.randn((2, *in_shape), generator=gen, dtype=F64).to(_device_of(model))
+    twin = copy.deepcopy(model).to(F64)
+    try:
+        with torch.no_grad():
+            twin(example)
+    except Exception as exc:  # noqa: BLE001 - the user's module rejects the input: say so
+        raise ValueError(
+            f"{name} does not accept inputs of shape {(2, *in_shape)} ({type(exc).__name__}: {exc})"
+        ) from None
     builder = _Builder(in_shape, example)
     out = builder.module(model, 0, "")
     program = builder.program
     if out == 0:
         program.emit(DiagOp(torch.tensor(1.0, dtype=F64), None, in_shape), [0], example)
-    _check_against_module(program, model, in_shape, gen, name)
+    _check_against_module(program, twin, in_shape, gen, name)
     return program
 
 
-def _check_against_module(program: Program, model: nn.Module, in_shape: tuple[int, ...], gen: torch.Generator, name: str) -> None:
-    """The program must compute what the module computes (float64 copies, two batch sizes)."""
-    twin = copy.deepcopy(model).to(F64)
-    device = _device_of(model)
+def _check_against_module(program: Program, twin: nn.Module, in_shape: tuple[int, ...], gen: torch.Generator, name: str) -> None:
+    """The program must compute what the module (its float64 copy) computes, at two batch sizes."""
+    device = _device_of(twin)
     for batch in (3, 1):
         x = torch.randn((batch, *in_shape), generator=gen, dtype=F64)
         with torch.no_grad():

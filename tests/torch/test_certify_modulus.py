@@ -1,0 +1,522 @@
+"""The certified local modulus and the certified probabilistic modulus of a generator.
+
+Oracles, all independent of the code under test:
+
+* affine generators ``g(z) = A z + b``: ``M_t(z) = t ||A||_2`` (l2) and ``t max_i ||A_i||_2``
+  (l-inf), with the norms computed in 50-digit mpmath;
+* any generator: every point of the ball gives a lower bound on ``M_t(z)`` (random points,
+  projected gradient ascent with restarts, a dense grid of a 2-d ball), so the certified
+  value must never be below the best of them;
+* float rounding: enclosures must contain the network's values and Jacobians computed in
+  50-digit mpmath from the same float weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from scipy.special import ndtr  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+import isobound  # noqa: E402
+from isobound_torch import (  # noqa: E402
+    UnsupportedModuleError,
+    certified_local_sup,
+    certified_modulus,
+    local_sup,
+    required_samples,
+)
+from isobound_torch.certify._bounds import Sets, propagate, spectral_norm_upper  # noqa: E402
+from isobound_torch.certify._program import build_program  # noqa: E402
+from isobound_torch.models import DCGANGenerator, VAEDecoder  # noqa: E402
+
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Any:
+    """Tiny networks: threads only contend (10x slower on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _mp_spectral_norm(a: torch.Tensor) -> mpmath.mpf:
+    with mpmath.workdps(50):
+        m = mpmath.matrix(a.tolist())
+        return max(mpmath.svd_r(m, compute_uv=False))
+
+
+def _mp_row_norm(a: torch.Tensor) -> mpmath.mpf:
+    with mpmath.workdps(50):
+        return max(mpmath.sqrt(mpmath.fsum(mpmath.mpf(x) ** 2 for x in row)) for row in a.tolist())
+
+
+def _affine(a: torch.Tensor) -> nn.Module:
+    g = nn.Linear(a.shape[1], a.shape[0]).to(F64).eval()
+    with torch.no_grad():
+        g.weight.copy_(a)
+        g.bias.uniform_(-1, 1)
+    return g
+
+
+#: the empirical gaps ||g(z + u) - g(z)|| are themselves computed in float64, so they can exceed the
+#: true ones by their own rounding (a few ulps of the image values); they are compared with this slack
+SLACK_REL, SLACK_ABS = 1e-12, 1e-13
+
+
+def _below(cert: torch.Tensor, low: torch.Tensor) -> bool:
+    """``cert >= low`` up to the float64 rounding of the empirical ``low``."""
+    return bool((cert >= low * (1 - SLACK_REL) - SLACK_ABS).all())
+
+
+def _lower_estimate(g: Any, z: torch.Tensor, t: float, *, seed: int = 0, points: int = 200) -> torch.Tensor:
+    """Best of projected ascent with restarts and random points of the ball (and its sphere): a lower bound."""
+    rng = torch.Generator().manual_seed(seed)
+    best = local_sup(g, z, t, steps=25, restarts=3, generator_rng=rng)
+    u = torch.randn(points, *z.shape, generator=rng, dtype=F64)
+    u = u / u.norm(dim=2, keepdim=True)
+    scale = torch.rand(points, z.shape[0], 1, generator=rng, dtype=F64) ** (1.0 / z.shape[1])
+    scale[: points // 2] = 1.0  # half on the sphere
+    u = t * u * scale
+    with torch.no_grad():
+        base = g(z)
+        gaps = (g((z[None] + u).flatten(0, 1)).reshape(points, z.shape[0], -1) - base.flatten(1)[None]).norm(dim=2)
+    return torch.maximum(best, gaps.max(dim=0).values)
+
+
+# ---------------------------------------------------------------------------------------------- exact
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(12, 3), (3, 7), (40, 10), (1, 5), (5, 1)])
+def test_affine_generator_gives_t_times_the_norm_within_1e9_never_below(rows: int, cols: int) -> None:
+    gen = torch.Generator().manual_seed(rows * 31 + cols)
+    a = torch.randn(rows, cols, generator=gen, dtype=F64) * torch.logspace(-2, 2, cols, dtype=F64)
+    g = _affine(a)
+    z = torch.randn(4, cols, generator=gen, dtype=F64) * 3
+    radii = [1e-3, 0.3, 2.0, 50.0]
+    t = torch.tensor(radii, dtype=F64)
+    for norm, exact in (("l2", _mp_spectral_norm(a)), ("linf", _mp_row_norm(a))):
+        got = certified_local_sup(g, z, radii, norm=norm)
+        for value, tt in zip(got.flatten().tolist(), t.repeat(4).tolist()):
+            want = mpmath.mpf(tt) * exact
+            assert value >= want, (norm, value, want)  # compared in exact arithmetic
+            assert (mpmath.mpf(value) - want) / want <= 1e-9
+
+
+def test_the_spectral_bound_is_above_the_exact_norm_where_plain_float64_is_below() -> None:
+    """Rounding matters: LAPACK's float64 norm falls below the 50-digit value on some matrices."""
+    gen = torch.Generator().manual_seed(5)
+    below = 0
+    for _ in range(30):
+        a = torch.randn(16, 4, generator=gen, dtype=F64) * torch.logspace(-3, 3, 4, dtype=F64)
+        exact = _mp_spectral_norm(a)
+        plain = float(torch.linalg.matrix_norm(a, 2))
+        below += plain < exact
+        bound = float(spectral_norm_upper(a))
+        assert bound >= exact
+        assert (bound - exact) / exact < 1e-11
+    assert below > 0  # the test can fail: without the margin some of these would be too small
+
+
+def test_a_bound_without_rounding_margins_would_fail_the_enclosure_check() -> None:
+    """Cancellation: sum of large terms that nearly cancel; the enclosure must contain the exact sum."""
+    n = 64
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(1, n, generator=gen, dtype=F64) * 1e8
+    w[0, -1] = -(w[0, :-1].sum())  # the float sum is nearly zero, rounding errors are not
+    g = _affine(w)
+    with torch.no_grad():
+        g.bias.zero_()
+    z = torch.rand(50, n, generator=gen, dtype=F64) + 0.5
+    program = build_program(g, (n,))
+    zeros = torch.zeros(50, dtype=F64)
+    prop = propagate(program, Sets(z, torch.zeros_like(z), z, zeros))
+    c, r = prop.point
+    misses = 0
+    with mpmath.workdps(60):
+        for i in range(50):
+            exact = mpmath.fsum(mpmath.mpf(a) * mpmath.mpf(b) for a, b in zip(w[0].tolist(), z[i].tolist()))
+            lo = mpmath.mpf(float(c[i, 0])) - mpmath.mpf(float(r[i, 0]))
+            hi = mpmath.mpf(float(c[i, 0])) + mpmath.mpf(float(r[i, 0]))
+            assert lo <= exact <= hi
+            misses += exact != mpmath.mpf(float(c[i, 0]))
+    assert misses > 0  # the plain float value alone (radius 0) would miss the exact one
+
+
+# ---------------------------------------------------------------------------------------------- float soundness
+
+
+def _mp_mlp(layers: list[tuple[torch.Tensor, torch.Tensor, str]], z: list[float]) -> tuple[list[Any], Any]:
+    """Values and Jacobian of an MLP in 50-digit arithmetic (activations: tanh, sigmoid, elu, leaky)."""
+    with mpmath.workdps(50):
+        x = [mpmath.mpf(v) for v in z]
+        jac = mpmath.eye(len(z))
+        for w, b, act in layers:
+            wm = mpmath.matrix(w.tolist())
+            pre = wm * mpmath.matrix(x) + mpmath.matrix(b.tolist())
+            jac = wm * jac
+            vals, slopes = [], []
+            for p in pre:
+                if act == "tanh":
+                    vals.append(mpmath.tanh(p))
+                    slopes.append(1 / mpmath.cosh(p) ** 2)
+                elif act == "sigmoid":
+                    s = 1 / (1 + mpmath.exp(-p))
+                    vals.append(s)
+                    slopes.append(s * (1 - s))
+                elif act == "elu":
+                    vals.append(p if p > 0 else mpmath.expm1(p))
+                    slopes.append(mpmath.mpf(1) if p > 0 else mpmath.exp(p))
+                elif act == "leaky":
+                    vals.append(p if p > 0 else p / 10)
+                    slopes.append(mpmath.mpf(1) if p > 0 else mpmath.mpf(1) / 10)
+                else:
+                    vals.append(p)
+                    slopes.append(mpmath.mpf(1))
+            x = vals
+            jac = mpmath.diag(slopes) * jac
+        return x, jac
+
+
+def test_enclosures_contain_the_50_digit_values_and_jacobians_over_the_ball() -> None:
+    gen = torch.Generator().manual_seed(11)
+    d = 3
+    acts = ["elu", "tanh", "leaky", "sigmoid"]
+    modules: list[nn.Module] = []
+    layers = []
+    width = d
+    for act, out in zip(acts, (6, 5, 7, 4)):
+        lin = nn.Linear(width, out).to(F64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(out, width, generator=gen, dtype=F64) * 1.5)
+            lin.bias.copy_(torch.randn(out, generator=gen, dtype=F64))
+        layers.append((lin.weight.detach(), lin.bias.detach(), act))
+        modules += [lin, {"elu": nn.ELU(), "tanh": nn.Tanh(), "leaky": nn.LeakyReLU(0.1), "sigmoid": nn.Sigmoid()}[act]]
+        width = out
+    g = nn.Sequential(*modules).eval()
+    program = build_program(g, (d,))
+    z = torch.randn(3, d, generator=gen, dtype=F64)
+    t = torch.tensor([0.05, 0.5, 2.0], dtype=F64)
+    prop = propagate(program, Sets(z, t[:, None].expand(3, d), z, t))
+    (vc, vr), (jc, jr, eps) = prop.value, prop.jacobian  # type: ignore[misc]
+    for i in range(3):
+        for _ in range(15):
+            u = torch.randn(d, generator=gen, dtype=F64)
+            u = u / u.norm() * t[i] * torch.rand(1, generator=gen, dtype=F64) ** (1 / d)
+            vals, jac = _mp_mlp(layers, (z[i] + u).tolist())
+            with mpmath.workdps(50):
+                for k, v in enumerate(vals):
+                    assert mpmath.mpf(float(vc[i, k] - vr[i, k])) <= v <= mpmath.mpf(float(vc[i, k] + vr[i, k]))
+                diff = mpmath.matrix(jac.rows, jac.cols)
+                for k in range(jac.rows):
+                    for j in range(jac.cols):
+                        c, r = float(jc[i, j, k]), float(jr[i, j, k])
+                        assert c - r <= jac[k, j] <= c + r
+                        diff[k, j] = jac[k, j] - c
+                assert max(mpmath.svd_r(diff, compute_uv=False)) <= float(eps[i])
+
+
+def test_activation_margins_cover_the_math_library_against_mpmath() -> None:
+    """The relative margin on exp/tanh/sigmoid results covers their error at every magnitude."""
+    from isobound_torch.certify._bounds import activation_slopes, activation_values
+    from isobound_torch.certify._program import ActOp
+
+    x = torch.cat([-torch.logspace(-300, 2.8, 400, dtype=F64), torch.logspace(-300, 2.8, 400, dtype=F64)])
+    with mpmath.workdps(40):
+        for kind, fn, dfn in (
+            ("tanh", mpmath.tanh, lambda v: 1 / mpmath.cosh(v) ** 2),
+            ("sigmoid", lambda v: 1 / (1 + mpmath.exp(-v)), lambda v: mpmath.exp(-abs(v)) / (1 + mpmath.exp(-abs(v))) ** 2),
+            ("elu", lambda v: v if v > 0 else mpmath.expm1(v), lambda v: mpmath.mpf(1) if v > 0 else mpmath.exp(v)),
+        ):
+            op = ActOp(kind, 1.0)
+            lo, hi = activation_values(op, x, x)
+            d_lo, d_hi = activation_slopes(op, x, x)
+            for k in range(0, x.numel(), 7):
+                v = mpmath.mpf(float(x[k]))
+                assert float(lo[k]) <= fn(v) <= float(hi[k]), (kind, float(x[k]))
+                assert float(d_lo[k]) <= dfn(v) <= float(d_hi[k]), (kind, float(x[k]))
+
+
+# ---------------------------------------------------------------------------------------------- soundness
+
+
+_ACTS = {
+    "relu": nn.ReLU,
+    "leaky": lambda: nn.LeakyReLU(0.2),
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+@st.composite
+def small_generators(draw: Any) -> tuple[nn.Module, int, int]:
+    d = draw(st.integers(1, 4))
+    depth = draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**31 - 1))
+    gen = torch.Generator().manual_seed(seed)
+    layers: list[nn.Module] = []
+    width = d
+    for _ in range(depth):
+        out = draw(st.integers(1, 8))
+        lin = nn.Linear(width, out).to(F64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(out, width, generator=gen, dtype=F64) * draw(st.sampled_from([0.5, 1.0, 2.0])))
+            lin.bias.copy_(torch.randn(out, generator=gen, dtype=F64))
+        layers.append(lin)
+        if draw(st.booleans()):
+            bn = nn.BatchNorm1d(out).to(F64)
+            with torch.no_grad():
+                bn.running_mean.copy_(torch.randn(out, generator=gen, dtype=F64))
+                bn.running_var.copy_(torch.rand(out, generator=gen, dtype=F64) + 0.3)
+                bn.weight.copy_(torch.randn(out, generator=gen, dtype=F64))
+                bn.bias.copy_(torch.randn(out, generator=gen, dtype=F64))
+            layers.append(bn)
+        layers.append(_ACTS[draw(st.sampled_from(sorted(_ACTS)))]())
+        width = out
+    if draw(st.booleans()):
+        lin = nn.Linear(width, 5).to(F64)
+        layers.append(lin)
+    return nn.Sequential(*layers).eval(), d, seed
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_generators(), st.sampled_from(["l2", "linf"]), st.integers(0, 1))
+def test_certified_value_is_never_below_any_point_of_the_ball(case: Any, norm: str, refine: int) -> None:
+    g, d, seed = case
+    z = torch.randn(3, d, generator=torch.Generator().manual_seed(seed + 1), dtype=F64)
+    radii = [0.05, 0.4, 1.5]
+    cert = certified_local_sup(g, z, radii, norm=norm, refine=refine)
+    for k, t in enumerate(radii):
+        if norm == "l2":
+            low = _lower_estimate(g, z, t, seed=seed)
+        else:
+            low = _linf_lower_estimate(g, z, t, seed)
+        assert _below(cert[:, k], low), (k, cert[:, k], low)
+
+
+def _linf_lower_estimate(g: Any, z: torch.Tensor, t: float, seed: int) -> torch.Tensor:
+    rng = torch.Generator().manual_seed(seed)
+    u = torch.randn(400, *z.shape, generator=rng, dtype=F64)
+    u = t * u / u.norm(dim=2, keepdim=True)
+    with torch.no_grad():
+        base = g(z)
+        out = g((z[None] + u).flatten(0, 1)).reshape(400, z.shape[0], -1)
+    return (out - base.flatten(1)[None]).abs().amax(dim=(0, 2))
+
+
+def test_dense_grid_of_a_2d_ball_stays_below_and_close() -> None:
+    gen = torch.Generator().manual_seed(3)
+    g = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 16), nn.ELU(), nn.Linear(16, 10), nn.Sigmoid()).to(F64).eval()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=F64))
+    z = torch.randn(4, 2, generator=gen, dtype=F64)
+    radii = [0.02, 0.1, 0.3]
+    cert = certified_local_sup(g, z, radii)
+    refined = certified_local_sup(g, z, radii, refine=6)
+    assert bool((refined <= cert).all())
+    # a polar grid: 200 radii x 720 angles (the sup of a smooth map on the disk is on its boundary or
+    # inside; both are covered)
+    rho = torch.linspace(0, 1, 200, dtype=F64)
+    ang = torch.linspace(0, 2 * math.pi, 720, dtype=F64)
+    unit = torch.stack([torch.cos(ang), torch.sin(ang)], dim=1)
+    pts = (rho[:, None, None] * unit[None]).reshape(-1, 2)
+    with torch.no_grad():
+        for k, t in enumerate(radii):
+            for i in range(4):
+                grid = (g(z[i] + t * pts) - g(z[i : i + 1])).norm(dim=1).max()
+                assert _below(refined[i, k], grid)
+                assert refined[i, k] <= 2.5 * grid  # and not absurdly loose on a smooth net
+
+
+def test_refinement_is_sound_and_tightens_a_relu_network() -> None:
+    gen = torch.Generator().manual_seed(8)
+    g = nn.Sequential(nn.Linear(2, 24), nn.ReLU(), nn.Linear(24, 24), nn.ReLU(), nn.Linear(24, 6)).to(F64).eval()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=F64))
+    z = torch.randn(6, 2, generator=gen, dtype=F64)
+    plain = certified_local_sup(g, z, [0.5])
+    refined = certified_local_sup(g, z, [0.5], refine=12)
+    low = _lower_estimate(g, z, 0.5)
+    assert _below(refined[:, 0], low)
+    assert bool((refined <= plain).all()) and bool((refined < plain).any())
+
+
+def test_builtin_generators_are_supported_and_sound() -> None:
+    torch.manual_seed(0)
+    dcgan = DCGANGenerator(6, 1, 8, ngf=4).to(F64).eval()
+    for m in dcgan.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    vae = VAEDecoder(4, (1, 4, 4), hidden=(8, 12)).to(F64).eval()
+    for g, d in ((dcgan, 6), (vae, 4)):
+        z = torch.randn(3, d, dtype=F64)
+        cert = certified_local_sup(g, z, [0.05, 0.5])
+        for k, t in enumerate([0.05, 0.5]):
+            assert _below(cert[:, k], _lower_estimate(g, z, t))
+        assert bool((cert[:, 0] <= 3.0 * _lower_estimate(g, z, 0.05)).all())
+
+
+class _Residual(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.inner = nn.Linear(width, width)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.inner(torch.tanh(x)) + x) * 0.5 - 0.1
+        return self.up(y.view(y.shape[0], 1, 2, -1)).flatten(1)
+
+
+def test_a_traced_residual_generator_is_sound() -> None:
+    torch.manual_seed(2)
+    g = nn.Sequential(nn.Linear(3, 8), _Residual(8), nn.Linear(32, 5), nn.Sigmoid()).to(F64).eval()
+    z = torch.randn(4, 3, dtype=F64)
+    cert = certified_local_sup(g, z, [0.1, 1.0])
+    for k, t in enumerate([0.1, 1.0]):
+        assert _below(cert[:, k], _lower_estimate(g, z, t))
+
+
+def test_a_float32_generator_is_certified_in_float64_and_on_its_device() -> None:
+    torch.manual_seed(4)
+    g = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 4)).eval()  # float32 weights
+    z = torch.randn(2, 3)
+    cert = certified_local_sup(g, z, [0.2])
+    assert cert.dtype == F64 and cert.shape == (2, 1)
+    low = _lower_estimate(g.to(F64), z.to(F64), 0.2)
+    assert _below(cert[:, 0], low)
+
+
+# ---------------------------------------------------------------------------------------------- the modulus
+
+
+def test_certified_modulus_is_the_largest_per_latent_bound_of_its_latents() -> None:
+    torch.manual_seed(6)
+    g = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 3)).to(F64).eval()
+    radii = [0.1, 0.3]
+    omega = certified_modulus(g, 2, radii=radii, failure_prob=0.2, confidence=0.8, seed=3)
+    n = required_samples(0.2, 0.8, 2)
+    z = torch.randn(n, 2, generator=torch.Generator().manual_seed(3), dtype=F64)
+    per_latent = certified_local_sup(g, z, radii)
+    assert isinstance(omega, isobound.PiecewiseLinear)
+    assert omega.failure_prob == 0.2 and omega.interpolation == "step"
+    np.testing.assert_array_equal(omega.values, per_latent.max(dim=0).values.numpy())
+    assert omega(1.0) == math.inf  # nothing is claimed beyond the last radius
+    more = certified_modulus(g, 2, radii=radii, n_samples=n + 7, failure_prob=0.2, confidence=0.8, seed=3)
+    assert bool(np.all(more.values >= omega.values))  # a superset of the same latents
+    with pytest.raises(ValueError, match=rf"n_samples={n - 1} is too few .* at least {n} are needed"):
+        certified_modulus(g, 2, radii=radii, n_samples=n - 1, failure_prob=0.2, confidence=0.8)
+
+
+def test_the_issue_reproducer_a_steep_slab_gets_an_honest_bound() -> None:
+    """r2: a slab |z_1| < 1e-4 of slope 1e4; an ascent-free sampled slope says 1.0 and the bound 0.68."""
+    d, a, w = 10, 1e4, 1e-4
+
+    class Slab(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            e1 = torch.zeros(d, dtype=F64)
+            e1[0] = 1.0
+            self.register_buffer("e1", e1)
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return z + a * torch.clamp(z[:, :1], -w, w) * self.e1
+
+    omega = certified_modulus(Slab().eval(), d, radii=[0.5, 1.0], failure_prob=0.01, confidence=0.99)
+    # a ball of radius t around z crosses the slab whenever |z_1| < t (probability >> delta), and then
+    # g moves by up to t + 2 a w = t + 2: omega must be at least that
+    assert omega.values[0] >= 0.5 + 2.0 and omega.values[1] >= 1.0 + 2.0
+    bound = isobound.IsoperimetricBound([0.5, 0.5]).through(omega)
+    truth = 2 * (ndtr(w) - 0.5)  # classifier 1{x_1 > 0}: r_in = |z_1| + a min(|z_1|, w), P(r_in <= 1)
+    assert bound.cdf(1.0) <= truth
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+def test_unsupported_layers_are_named_and_point_at_the_estimate() -> None:
+    g = nn.Sequential(nn.Linear(2, 3), nn.GELU()).eval()
+    with pytest.raises(UnsupportedModuleError, match=r"layer '1' \(GELU\) is not supported.*estimate_modulus"):
+        certified_local_sup(g, torch.zeros(1, 2), [0.1])
+
+    class Sine(nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.sin(z)
+
+    with pytest.raises(UnsupportedModuleError, match=r"sin is not supported.*estimate_modulus"):
+        certified_modulus(Sine().eval(), 2, radii=[0.1], failure_prob=0.1, confidence=0.9)
+
+    class Branchy(nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return z if z.sum() > 0 else -z
+
+    with pytest.raises(UnsupportedModuleError, match=r"Branchy.*could not be traced"):
+        certified_local_sup(Branchy().eval(), torch.zeros(1, 2), [0.1])
+    with pytest.raises(UnsupportedModuleError, match=r"must be a torch.nn.Module.*function"):
+        certified_local_sup(lambda z: z, torch.zeros(1, 2), [0.1])
+
+
+def test_training_mode_is_refused() -> None:
+    g = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).train()
+    with pytest.raises(ValueError, match=r"BatchNorm1d layer '1' in training mode"):
+        certified_modulus(g, 2, radii=[0.1], failure_prob=0.1, confidence=0.9)
+    with pytest.raises(ValueError, match=r"training mode"):
+        certified_local_sup(g, torch.zeros(1, 2), [0.1])
+
+
+_G = nn.Sequential(nn.Linear(2, 3), nn.Tanh()).eval()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"radii": [0.0, 1.0]}, ValueError, r"radii must be a non-empty 1-d array of positive numbers"),
+        ({"radii": [-1.0]}, ValueError, r"radii must be a non-empty 1-d array of positive numbers"),
+        ({"radii": []}, ValueError, r"radii must be a non-empty"),
+        ({"radii": [0.3, 0.2]}, ValueError, r"radii must be strictly increasing"),
+        ({"failure_prob": 0.0}, ValueError, r"failure_prob must lie in \(0, 1\), got failure_prob=0.0"),
+        ({"failure_prob": 1.0}, ValueError, r"failure_prob must lie in \(0, 1\), got failure_prob=1.0"),
+        ({"confidence": 1.0}, ValueError, r"confidence must lie in \(0, 1\), got confidence=1.0"),
+        ({"confidence": 0.0}, ValueError, r"confidence must lie in \(0, 1\), got confidence=0.0"),
+        ({"norm": "l1"}, ValueError, r"norm must be 'l2' or 'linf', got norm='l1'"),
+        ({"method": "crown"}, ValueError, r"method must be 'mean-value' or 'interval', got method='crown'"),
+        ({"refine": -1}, ValueError, r"refine must be an integer >= 0, got refine=-1"),
+        ({"n_samples": 0}, ValueError, r"n_samples must be an integer >= 1, got n_samples=0"),
+        ({"latent_dim": 0}, ValueError, r"latent_dim must be an integer >= 1, got latent_dim=0"),
+        ({"latent_dim": 3}, ValueError, r"generator does not accept inputs of shape \(2, 3\)"),
+    ],
+)
+def test_certified_modulus_validates(kwargs: dict[str, Any], error: type, match: str) -> None:
+    args: dict[str, Any] = {"radii": [0.1], "failure_prob": 0.1, "confidence": 0.9, **kwargs}
+    latent_dim = args.pop("latent_dim", 2)
+    with pytest.raises(error, match=match):
+        certified_modulus(_G, latent_dim, **args)
+
+
+@pytest.mark.parametrize(
+    ("z", "error", "match"),
+    [
+        (torch.zeros(3), ValueError, r"z must have shape \(batch, latent_dim\)"),
+        (np.zeros((1, 2)), TypeError, r"z must be a torch.Tensor"),
+        (torch.full((1, 2), math.nan), ValueError, r"z must be a floating-point tensor of finite values"),
+        (torch.zeros(1, 2, dtype=torch.long), ValueError, r"floating-point"),
+    ],
+)
+def test_certified_local_sup_validates_latents(z: Any, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        certified_local_sup(_G, z, [0.1])
