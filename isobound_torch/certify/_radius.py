@@ -295,6 +295,8 @@ def _search(
 def _check_bounds(bounds: Any, x: torch.Tensor) -> tuple[float, float] | None:
     if bounds is None:
         return None
+    if isinstance(bounds, (str, bytes)):
+        raise ValueError(f"bounds must be a pair (low, high) of numbers, got bounds={bounds!r}")
     try:
         lo, hi = (float(b) for b in bounds)
     except (TypeError, ValueError):
