@@ -20,6 +20,7 @@ from ._bounds import (
     Sets,
     endpoints,
     gamma,
+    grow_,
     jacobian_norm_upper,
     propagate,
     up,
@@ -70,7 +71,7 @@ def _bound_pieces(program: Program, sets: Sets, norm: str, mean_value: bool, kee
     return prop, lip, rows
 
 
-def _local_bounds(
+def _ball_bounds(
     program: Program,
     z: torch.Tensor,
     t: torch.Tensor,
@@ -78,27 +79,54 @@ def _local_bounds(
     norm: str,
     mean_value: bool,
     refine: int,
-) -> torch.Tensor:
-    """Sound upper bounds on ``M_t(z)`` for each row pair ``(z[b], t[b])``."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each row pair ``(z[b], t[b])``, over the ball ``B(z[b], t[b])``: ``(lip, rows, reach)``.
+
+    ``lip[b]`` bounds ``||J_g||`` (l2 to the image norm) at every point of the ball,
+    ``rows[b, i]`` the l2 norm of row ``i`` of every such Jacobian, ``reach[b, i]`` the
+    largest ``|g_i(w) - g_i(z)|`` over the ball.
+    """
     b, d = z.shape
     half = t[:, None].expand(b, d)
     root = Sets(center=z, half=half, point=z, radius=t)
     prop, lip, rows = _bound_pieces(program, root, norm, mean_value, keep=refine > 0)
     g_lo, g_hi = endpoints(*prop.point)
     g_lo, g_hi = g_lo.reshape(b, -1), g_hi.reshape(b, -1)
-    # per coordinate: the range over the ball, and t times the largest row norm over the pieces
     v_lo, v_hi = endpoints(*prop.value)
     reach = up(torch.maximum(v_hi.reshape(b, -1) - g_lo, g_hi - v_lo.reshape(b, -1)))
-    lip_max = lip
-    rows_max = rows
     if refine > 0:
-        lip_max, rows_max, reach = _refine(program, root, prop, lip, rows, reach, g_lo, g_hi, norm, mean_value, refine)
-    coord = torch.minimum(reach, up(t[:, None] * rows_max))
+        return _refine(program, root, prop, lip, rows, reach, g_lo, g_hi, norm, mean_value, refine)
+    return lip, rows, reach
+
+
+def _integrate(
+    lip: torch.Tensor, rows: torch.Tensor, reach: torch.Tensor, grid: torch.Tensor, norm: str
+) -> torch.Tensor:
+    r"""Upper bounds on ``M_{s_j}(z)`` from the ball bounds at the radii ``0 < s_1 < ... < s_M`` of ``grid``.
+
+    ``lip``: ``(n, M)``; ``rows``, ``reach``: ``(n, M, outputs)``.  Along the segment from
+    ``z`` to ``z + u`` (``||u|| <= s_j``) the point at distance ``r`` from ``z`` lies in
+    ``B(z, s_k)`` for every ``s_k >= r``, so (radial integration of the mean value inequality)
+
+    .. math::
+
+        \|g(z+u) - g(z)\| \le \int_0^{\|u\|} L(r)\,dr \le \sum_{k \le j} (s_k - s_{k-1}) L(s_k),
+
+    with ``L(s)`` the Jacobian bound over ``B(z, s)`` and ``s_0 = 0``; the same holds per
+    pixel with the row norms.  Where ``L`` grows with the radius this is well below
+    ``s_j L(s_j)``.
+    """
+    m = grid.numel()
+    steps = up(torch.diff(grid, prepend=grid.new_zeros(1)))  # (M,)
+    cum_lip = grow_(torch.cumsum(lip * steps, dim=1), m + 1)
+    cum_lip = torch.minimum(cum_lip, up(lip * grid))
+    cum_rows = grow_(torch.cumsum(rows * steps[None, :, None], dim=1), m + 1)
+    coord = torch.minimum(reach, cum_rows)
     if norm == "linf":
-        return coord.max(dim=1).values
-    n_out = coord.shape[1]
-    coord_l2 = up(torch.sqrt(up((coord * coord).sum(dim=1) * (1.0 + 2.0 * gamma(n_out)))) * (1.0 + 4.0 * U)) + TINY
-    return torch.minimum(up(t * lip_max), coord_l2)
+        return torch.minimum(coord.amax(dim=2), cum_lip)
+    n_out = coord.shape[2]
+    coord_l2 = grow_(torch.sqrt(grow_((coord * coord).sum(dim=2), n_out + 1)), 2)
+    return torch.minimum(cum_lip, coord_l2)
 
 
 def _refine(
@@ -226,28 +254,39 @@ def certified_local_sup(
     norm: str = "l2",
     method: str = "mean-value",
     refine: int = 0,
+    subdivide: int = 1,
     batch_size: int = 512,
     program: Program | None = None,
 ) -> torch.Tensor:
     r"""Sound upper bounds on :math:`M_t(z) = \sup_{\|u\|_2 \le t} \|g(z+u) - g(z)\|` per latent and radius.
 
     The counterpart, from above, of :func:`~isobound_torch.local_sup` (a lower estimate
-    by gradient ascent).  For each row ``z_j`` and radius ``t``, the values and the
-    Jacobian of ``g`` are enclosed over the ball ``B(z_j, t)`` by bound propagation
-    (interval arithmetic, intersected with the mean-value form at every layer; the first
-    linear layer maps the ball exactly, ``W z +- t ||W_i||_2`` per row).  With
-    ``[C - R, C + R]`` the enclosure of the Jacobian and the mean value inequality along
-    the segment from ``z`` to ``z + u`` (in Clarke's form, so that ReLU kinks are covered),
+    by gradient ascent).  For each row ``z_j`` and radius ``s``, the values and the
+    Jacobian of ``g`` are enclosed over the ball ``B(z_j, s)`` by bound propagation
+    (interval arithmetic intersected with the mean-value form at every pre-activation, so
+    that the first linear layer maps the ball exactly, ``W z +- s ||W_i||_2`` per row; the
+    Jacobian as a center ``C`` with an entrywise remainder ``R`` and a spectral-norm
+    remainder ``eps``).  Every Jacobian of the ball then has
 
     .. math::
 
-        M_t(z) \le t \sup_{J \in [C \pm R]} \|J\|
-        \le t \min(\|C\|_2 + \|R\|_2,\ \| |C| + R \|_2)
+        \|J\| \le L(s) = \min(\|C\|_2 + \min(\|R\|_2, \epsilon),\ \| |C| + R \|_2)
 
-    for the l2 image norm (for l-infinity: ``t`` times the largest row norm of
-    ``|C| + R``), and per pixel ``|g_i(z+u) - g_i(z)|`` is also at most the width of the
-    enclosure of ``g_i`` over the ball; the smaller of the two is returned.  For an affine
-    generator ``g(z) = A z + b`` this is ``t ||A||`` up to a relative ``1e-11``, from above.
+    (l2 image norm; for l-infinity the largest row norm of ``|C| + R``).  By the mean value
+    inequality along the segment from ``z`` to ``z + u`` (in Clarke's form, so ReLU kinks
+    are covered), whose point at distance ``r`` from ``z`` lies in ``B(z, s)`` for every
+    ``s >= r``,
+
+    .. math::
+
+        M_t(z) \le \int_0^t L(r)\,dr \le \sum_{k: s_k \le t} (s_k - s_{k-1})\, L(s_k)
+        \le t\, L(t)
+
+    over the grid ``0 = s_0 < s_1 < ... `` of the requested radii (finer with
+    ``subdivide``).  Per pixel, ``|g_i(z+u) - g_i(z)|`` is also at most the range of the
+    enclosure of ``g_i`` over the ball, or the same sum over its row norms; the smaller
+    bound is returned.  For an affine generator ``g(z) = A z + b`` this is ``t ||A||``
+    within a relative ``1e-11``, from above.
 
     Parameters
     ----------
@@ -270,7 +309,13 @@ def certified_local_sup(
         it.  Since the pieces cover the ball, every point of the segment from ``z`` to
         ``z + u`` lies in one of them, so ``M_t(z) <= t max_k L_k`` with ``L_k`` the
         Jacobian bound of piece ``k``; per pixel, the range over the ball is the largest
-        over the pieces.  0 (the default) certifies the whole ball at once.
+        over the pieces.  0 (the default) certifies the whole ball at once.  It pays in
+        low dimension (d = 2: a 44x bound came down to 5x in a test) and costs a propagation
+        per round; at d = 8 (the digits VAE) it buys nothing measurable, the radial sum does.
+    subdivide : int
+        Each interval ``[t_{k-1}, t_k]`` of the radii (``t_0 = 0``) is cut in this many equal
+        parts for the radial sum (cost: that many times the radii).  1 (the default) uses
+        the requested radii alone.
     batch_size : int
         (latent, radius) pairs per propagation; memory grows with it times the network's
         widths times ``d``.
@@ -296,6 +341,7 @@ def certified_local_sup(
     norm = _check_norm(norm)
     method = _check_method(method)
     refine = check_int("refine", refine, minimum=0)
+    subdivide = check_int("subdivide", subdivide, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     r = _check_radii(radii)
     z = _check_latents(z)
@@ -306,19 +352,47 @@ def certified_local_sup(
         raise ValueError(f"program takes inputs of shape {program.in_shape}, z has {d} columns")
     device = _device_of(program, z)
     z = z.to(device)
-    t_all = torch.as_tensor(r, dtype=F64, device=device)
+    grid, picks = _fine_grid(r, subdivide)
+    t_all = torch.as_tensor(grid, dtype=F64, device=device)
     m = t_all.numel()
     zz = z.repeat_interleave(m, dim=0)
     tt = t_all.repeat(n)
-    out = torch.empty(n * m, dtype=F64, device=device)
+    lips, rows, reaches = [], [], []
     with torch.no_grad():
         for start in range(0, n * m, batch_size):
             sl = slice(start, start + batch_size)
-            out[sl] = _local_bounds(program, zz[sl], tt[sl], norm=norm, mean_value=method == "mean-value", refine=refine)
-    out = out.reshape(n, m)
+            lip, row, reach = _ball_bounds(
+                program, zz[sl], tt[sl], norm=norm, mean_value=method == "mean-value", refine=refine
+            )
+            lips.append(lip)
+            rows.append(row)
+            reaches.append(reach)
+        lip_all = torch.cat(lips).reshape(n, m)
+        rows_all = torch.cat(rows).reshape(n, m, -1)
+        reach_all = torch.cat(reaches).reshape(n, m, -1)
+        out = _integrate(lip_all, rows_all, reach_all, t_all, norm)[:, picks]
     # M_t is non-decreasing in t: a bound at a larger radius bounds every smaller one
     out = torch.flip(torch.cummin(torch.flip(out, dims=[1]), dim=1).values, dims=[1])
     return out.cpu()
+
+
+def _fine_grid(radii: np.ndarray, subdivide: int) -> tuple[np.ndarray, list[int]]:
+    """The radii with each interval ``[t_{k-1}, t_k]`` (``t_0 = 0``) cut in ``subdivide`` equal parts.
+
+    Returns the fine grid and the positions of the requested radii in it.
+    """
+    if subdivide == 1:
+        return radii, list(range(radii.size))
+    pts: list[float] = []
+    picks: list[int] = []
+    prev = 0.0
+    for t in radii:
+        for j in range(1, subdivide):
+            pts.append(prev + (t - prev) * j / subdivide)
+        pts.append(float(t))
+        picks.append(len(pts) - 1)
+        prev = float(t)
+    return np.asarray(pts, dtype=np.float64), picks
 
 
 def _device_of(program: Program, z: torch.Tensor) -> torch.device:
@@ -344,6 +418,7 @@ def certified_modulus(
     norm: str = "l2",
     method: str = "mean-value",
     refine: int = 0,
+    subdivide: int = 1,
     batch_size: int = 512,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -387,8 +462,9 @@ def certified_modulus(
         :math:`1 - \beta` in (0, 1).
     norm : {"l2", "linf"}
         Image norm (the latent ball is l2).
-    method, refine, batch_size
-        See :func:`certified_local_sup`.
+    method, refine, subdivide, batch_size
+        See :func:`certified_local_sup`.  A denser grid of ``radii`` tightens the bound at
+        every radius (radial sum), at the price of more samples for the union bound.
     seed, device, progress
         The latents are ``torch.randn(N, d)`` from a ``torch.Generator`` seeded with ``seed``
         (float64); ``device`` defaults to the generator's.
@@ -414,6 +490,8 @@ def certified_modulus(
     conf = _check_unit("confidence", confidence)
     norm = _check_norm(norm)
     method = _check_method(method)
+    check_int("refine", refine, minimum=0)
+    check_int("subdivide", subdivide, minimum=1)
     needed = required_samples(delta, conf, r.size)
     if n_samples is None:
         n = needed
@@ -429,7 +507,7 @@ def certified_modulus(
     z = torch.randn(n, latent_dim, generator=rng, dtype=F64)
     if device is not None:
         z = z.to(torch.device(device))
-    chunk = max(1, batch_size // max(1, r.size))
+    chunk = max(1, batch_size // max(1, r.size * subdivide))
     values = torch.zeros(r.size, dtype=F64)
     bar: Any = None
     if progress:
@@ -439,7 +517,7 @@ def certified_modulus(
     for start in range(0, n, chunk):
         part = certified_local_sup(
             generator, z[start : start + chunk], r, norm=norm, method=method, refine=refine,
-            batch_size=batch_size, program=program,
+            subdivide=subdivide, batch_size=batch_size, program=program,
         )
         values = torch.maximum(values, part.max(dim=0).values)
         if bar is not None:

@@ -293,12 +293,12 @@ def small_generators(draw: Any) -> tuple[nn.Module, int, int]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(small_generators(), st.sampled_from(["l2", "linf"]), st.integers(0, 1))
-def test_certified_value_is_never_below_any_point_of_the_ball(case: Any, norm: str, refine: int) -> None:
+@given(small_generators(), st.sampled_from(["l2", "linf"]), st.integers(0, 1), st.sampled_from([1, 3]))
+def test_certified_value_is_never_below_any_point_of_the_ball(case: Any, norm: str, refine: int, subdivide: int) -> None:
     g, d, seed = case
     z = torch.randn(3, d, generator=torch.Generator().manual_seed(seed + 1), dtype=F64)
     radii = [0.05, 0.4, 1.5]
-    cert = certified_local_sup(g, z, radii, norm=norm, refine=refine)
+    cert = certified_local_sup(g, z, radii, norm=norm, refine=refine, subdivide=subdivide)
     for k, t in enumerate(radii):
         if norm == "l2":
             low = _lower_estimate(g, z, t, seed=seed)
@@ -354,6 +354,22 @@ def test_refinement_is_sound_and_tightens_a_relu_network() -> None:
     low = _lower_estimate(g, z, 0.5)
     assert _below(refined[:, 0], low)
     assert bool((refined <= plain).all()) and bool((refined < plain).any())
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_the_radial_sum_over_a_grid_tightens_and_stays_sound(norm: str) -> None:
+    """M_t <= sum_k (s_k - s_{k-1}) L(s_k): a grid below t helps where L grows with the radius."""
+    torch.manual_seed(9)
+    g = nn.Sequential(nn.Linear(4, 32), nn.ELU(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 20), nn.Sigmoid()).to(F64).eval()
+    z = torch.randn(8, 4, dtype=F64)
+    t = 0.4
+    alone = certified_local_sup(g, z, [t], norm=norm)[:, 0]
+    grid = certified_local_sup(g, z, [0.1, 0.2, 0.3, t], norm=norm)[:, -1]
+    fine = certified_local_sup(g, z, [t], norm=norm, subdivide=8)[:, 0]
+    assert bool((grid <= alone).all()) and bool((grid < alone).any())
+    assert bool((fine <= alone).all()) and bool((fine < alone).any())
+    low = _lower_estimate(g, z, t) if norm == "l2" else _linf_lower_estimate(g, z, t, 0)
+    assert _below(fine, low) and _below(grid, low)
 
 
 def test_builtin_generators_are_supported_and_sound() -> None:
@@ -496,6 +512,7 @@ _G = nn.Sequential(nn.Linear(2, 3), nn.Tanh()).eval()
         ({"norm": "l1"}, ValueError, r"norm must be 'l2' or 'linf', got norm='l1'"),
         ({"method": "crown"}, ValueError, r"method must be 'mean-value' or 'interval', got method='crown'"),
         ({"refine": -1}, ValueError, r"refine must be an integer >= 0, got refine=-1"),
+        ({"subdivide": 0}, ValueError, r"subdivide must be an integer >= 1, got subdivide=0"),
         ({"n_samples": 0}, ValueError, r"n_samples must be an integer >= 1, got n_samples=0"),
         ({"latent_dim": 0}, ValueError, r"latent_dim must be an integer >= 1, got latent_dim=0"),
         ({"latent_dim": 3}, ValueError, r"generator does not accept inputs of shape \(2, 3\)"),
