@@ -19,7 +19,6 @@ from ._program import (
     DiagOp,
     LinearOp,
     MaxPoolOp,
-    PoolOp,
     Program,
     ReshapeOp,
     build_program,
@@ -181,7 +180,9 @@ def _mixed_norms(op: LinearOp) -> dict[str, float]:
     two_two = operator_norm_upper(op)
     inf_inf = float(up(row_l1.max()))
     two_inf = math.sqrt(float(row_sq.max())) * (1.0 + 4.0 * U)
-    inf_two = min(math.sqrt(n_in) * two_two * (1.0 + 4.0 * U), math.sqrt(float((row_l1 * row_l1).sum())) * (1.0 + 4.0 * g))
+    inf_two = min(
+        math.sqrt(n_in) * two_two * (1.0 + 4.0 * U), math.sqrt(float((row_l1 * row_l1).sum())) * (1.0 + 4.0 * g)
+    )
     return {"2,2": two_two, "inf,inf": inf_inf, "2,inf": two_inf, "inf,2": inf_two}
 
 
@@ -219,7 +220,9 @@ def program_lipschitz(program: Program, input_norm: str, upto: int | None = None
     return lips
 
 
-def lipschitz_upper_bound(module: Any, *, input_norm: str = "l2", output_norm: str = "l2", input_shape: Any = None) -> isobound.Lipschitz:
+def lipschitz_upper_bound(
+    module: Any, *, input_norm: str = "l2", output_norm: str = "l2", input_shape: Any = None
+) -> isobound.Lipschitz:
     r"""A global Lipschitz constant of a network, proven from above: ``isobound.Lipschitz(L)``.
 
     ``||f(x) - f(y)||_out <= L ||x - y||_in`` for all ``x, y``.  ``L`` is built layer by layer
@@ -280,7 +283,9 @@ def _input_shape(module: Any, input_shape: Any) -> tuple[int, ...]:
         try:
             shape = tuple(int(s) for s in input_shape)
         except (TypeError, ValueError):
-            raise ValueError(f"input_shape must be a tuple of positive integers, got input_shape={input_shape!r}") from None
+            raise ValueError(
+                f"input_shape must be a tuple of positive integers, got input_shape={input_shape!r}"
+            ) from None
         if not shape or any(s < 1 for s in shape):
             raise ValueError(f"input_shape must be a tuple of positive integers, got input_shape={input_shape!r}")
         return shape

@@ -14,17 +14,20 @@ import isobound
 from .._validate import check_int
 from ..smoothness import _check_radii, _check_unit, required_samples
 from ._bounds import (
+    MEMORY_BUDGET,
     TINY,
-    U,
     Propagation,
     Sets,
+    U,
     endpoints,
     gamma,
     grow_,
     jacobian_norm_upper,
     propagate,
+    sets_per_batch,
     up,
 )
+from ._lipschitz import program_lipschitz
 from ._program import F64, Program, build_program
 
 __all__ = ["certified_local_sup", "certified_modulus"]
@@ -49,7 +52,9 @@ def _check_latents(z: Any, latent_dim: int | None = None) -> torch.Tensor:
     if not isinstance(z, torch.Tensor):
         raise TypeError(f"z must be a torch.Tensor of shape (batch, latent_dim), got z={type(z).__name__}")
     if z.dim() != 2 or z.shape[0] == 0 or z.shape[1] == 0:
-        raise ValueError(f"z must have shape (batch, latent_dim) with batch, latent_dim >= 1, got shape {tuple(z.shape)}")
+        raise ValueError(
+            f"z must have shape (batch, latent_dim) with batch, latent_dim >= 1, got shape {tuple(z.shape)}"
+        )
     if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
         raise ValueError("z must be a floating-point tensor of finite values")
     if latent_dim is not None and z.shape[1] != latent_dim:
@@ -64,7 +69,9 @@ class _Piece:
         self.sets, self.pair, self.prop, self.lip, self.rows = sets, pair, prop, lip, rows
 
 
-def _bound_pieces(program: Program, sets: Sets, norm: str, mean_value: bool, keep: bool) -> tuple[Propagation, torch.Tensor, torch.Tensor]:
+def _bound_pieces(
+    program: Program, sets: Sets, norm: str, mean_value: bool, keep: bool
+) -> tuple[Propagation, torch.Tensor, torch.Tensor]:
     prop = propagate(program, sets, jacobian=True, mean_value=mean_value, keep=keep)
     assert prop.jacobian is not None
     lip, rows = jacobian_norm_upper(prop.jacobian, norm)
@@ -79,6 +86,7 @@ def _ball_bounds(
     norm: str,
     mean_value: bool,
     refine: int,
+    deadline: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each row pair ``(z[b], t[b])``, over the ball ``B(z[b], t[b])``: ``(lip, rows, reach)``.
 
@@ -95,7 +103,7 @@ def _ball_bounds(
     v_lo, v_hi = endpoints(*prop.value)
     reach = up(torch.maximum(v_hi.reshape(b, -1) - g_lo, g_hi - v_lo.reshape(b, -1)))
     if refine > 0:
-        return _refine(program, root, prop, lip, rows, reach, g_lo, g_hi, norm, mean_value, refine)
+        return _refine(program, root, prop, lip, rows, reach, g_lo, g_hi, norm, mean_value, refine, deadline)
     return lip, rows, reach
 
 
@@ -141,9 +149,14 @@ def _refine(
     norm: str,
     mean_value: bool,
     rounds: int,
+    deadline: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Bisect the worst piece of each ball ``rounds`` times (see :func:`certified_local_sup`)."""
-    b, d = root.center.shape
+    """Bisect the worst piece of each ball ``rounds`` times, or until ``deadline`` (``time.perf_counter``).
+
+    Every round keeps a cover of each ball by pieces, each enclosed soundly, so stopping
+    after any round leaves valid bounds (see :func:`certified_local_sup`).
+    """
+    b = root.center.shape[0]
     z, t = root.center, root.radius
     # live pieces: their sets, owner pair, bound, row norms, value ranges, and enclosures
     sets = root
@@ -154,6 +167,8 @@ def _refine(
     piece_reach = reach
     inner = t * (1.0 - 1e-9)  # children's base points stay strictly inside the ball
     for _ in range(rounds):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
         # the worst piece of each pair
         worst_val = torch.full((b,), -1.0, dtype=F64, device=z.device).scatter_reduce(0, owner, piece_lip, "amax")
         is_worst = piece_lip >= worst_val[owner]
@@ -164,30 +179,24 @@ def _refine(
         split = torch.zeros(len(owner), dtype=torch.bool, device=z.device)
         split[first[first < len(owner)]] = True
         parents = split.nonzero().squeeze(1)
-        # split along the coordinate with the largest half-width (ties: the first)
-        hp = sets.half[parents]
-        axis = hp.argmax(dim=1)
-        children_c, children_h, children_owner, children_parent = [], [], [], []
-        for side in (-1.0, 1.0):
-            c = sets.center[parents].clone()
-            h = hp.clone()
-            rows_i = torch.arange(len(parents), device=z.device)
-            h[rows_i, axis] = 0.5 * hp[rows_i, axis]
-            c[rows_i, axis] = c[rows_i, axis] + side * h[rows_i, axis]
-            children_c.append(c)
-            children_h.append(up(h))
-            children_owner.append(owner[parents])
-            children_parent.append(parents)
-        cc = torch.cat(children_c)
-        ch = torch.cat(children_h)
-        co = torch.cat(children_owner)
-        cp = torch.cat(children_parent)
+        cc, ch = _split_boxes(sets.center[parents], sets.half[parents])
+        co = torch.cat([owner[parents], owner[parents]])
+        cp = torch.cat([parents, parents])
         # keep the children that meet the ball
         gap = torch.clamp((cc - z[co]).abs() - ch, min=0.0)
         meets = torch.linalg.vector_norm(gap, dim=1) <= t[co] * (1.0 + 1e-9)
         cc, ch, co, cp = cc[meets], ch[meets], co[meets], cp[meets]
-        point, radius = _piece_point(cc, ch, z[co], t[co], inner[co])
+        point, radius, in_ball = _piece_point(cc, ch, z[co], t[co], inner[co])
         parent_enc = [(lo[cp], hi[cp]) for lo, hi in enc]
+        if not bool(in_ball.all()):
+            # a piece that meets the ball only within its last 1e-9 (relative) has its base point
+            # outside the ball: it is then enclosed over its whole box (convex, holds the base
+            # point), without the parent's enclosures, which hold on the ball only
+            out = ~in_ball
+            parent_enc = [
+                (torch.where(_rows(out, lo), -math.inf, lo), torch.where(_rows(out, hi), math.inf, hi))
+                for lo, hi in parent_enc
+            ]
         child_sets = Sets(center=cc, half=ch, point=point, radius=radius, parent=parent_enc)
         cprop, clip, crows = _bound_pieces(program, child_sets, norm, mean_value, keep=True)
         v_lo, v_hi = endpoints(*cprop.value)
@@ -200,7 +209,10 @@ def _refine(
             radius=torch.cat([sets.radius[keep], radius]),
         )
         assert cprop.enclosures is not None
-        enc = [(torch.cat([lo[keep], clo]), torch.cat([hi[keep], chi])) for (lo, hi), (clo, chi) in zip(enc, cprop.enclosures)]
+        enc = [
+            (torch.cat([lo[keep], clo]), torch.cat([hi[keep], chi]))
+            for (lo, hi), (clo, chi) in zip(enc, cprop.enclosures, strict=True)
+        ]
         owner = torch.cat([owner[keep], co])
         piece_lip = torch.cat([piece_lip[keep], clip])
         piece_rows = torch.cat([piece_rows[keep], crows])
@@ -216,15 +228,45 @@ def _refine(
     return lip_max, rows_max, reach_max
 
 
+def _split_boxes(center: torch.Tensor, half: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bisect each box ``center +- half`` (rows) along its widest side (ties: the first).
+
+    Returns the centers and half-widths of the lower children, then of the upper ones.
+    The rounding of a child's center (at most ``2u |c|``) is added to its half-width along
+    the split axis, so that the two children cover their parent box in real arithmetic.
+    """
+    axis = half.argmax(dim=1)
+    rows = torch.arange(center.shape[0], device=center.device)
+    out_c, out_h = [], []
+    for side in (-1.0, 1.0):
+        c = center.clone()
+        h = half.clone()
+        h[rows, axis] = 0.5 * half[rows, axis]
+        c[rows, axis] = c[rows, axis] + side * h[rows, axis]
+        h[rows, axis] = h[rows, axis] + (2.0 * U) * c[rows, axis].abs()
+        out_c.append(c)
+        out_h.append(up(h))
+    return torch.cat(out_c), torch.cat(out_h)
+
+
+def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-row mask broadcast to the shape of ``like`` (rows first)."""
+    return mask.reshape(-1, *([1] * (like.dim() - 1)))
+
+
 def _piece_point(
     center: torch.Tensor, half: torch.Tensor, z: torch.Tensor, t: torch.Tensor, inner: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A point ``p`` of ``box intersected with B(z, t)`` near the box center, and a radius about ``p``.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A point ``p`` of ``box intersected with B(z, t)`` near the box center, a radius about ``p``, and
+    whether ``p`` is proven to lie in the ball.
 
     ``p`` is the box center when it lies inside the ball (of radius ``inner < t``, for
     rounding room); otherwise the point where the segment from the box's point nearest to
     ``z`` towards its center leaves that ball.  Every point of the piece lies within
-    ``min(||half||_2 + ||p - center||_2, t + ||p - z||_2)`` of ``p``.
+    ``min(||half||_2 + ||p - center||_2, t + ||p - z||_2)`` of ``p``.  Where the box meets
+    the ball only outside the inner ball, ``p`` is the box's point nearest to ``z``, perhaps
+    outside ``B(z, t)``: the third result is then false and the radius covers the whole box
+    (``||half||_2 + ||p - center||_2``).
     """
     lo, hi = center - half, center + half
     a = torch.minimum(torch.maximum(z, lo), hi)  # nearest point of the box to z
@@ -242,8 +284,12 @@ def _piece_point(
     d = z.shape[1]
     extra = 1.0 + 2.0 * gamma(d)
     r1 = up(torch.linalg.vector_norm(half, dim=1) * extra + torch.linalg.vector_norm(p - center, dim=1) * extra)
-    r2 = up(t + torch.linalg.vector_norm(p - z, dim=1) * extra)
-    return p, torch.minimum(r1, r2) * (1.0 + 4.0 * U) + TINY
+    dist = torch.linalg.vector_norm(p - z, dim=1) * extra
+    r2 = up(t + dist)
+    # the computed distance errs by far less than the 1e-9 between inner and t
+    in_ball = dist <= inner
+    radius = torch.where(in_ball, torch.minimum(r1, r2), r1)
+    return p, radius * (1.0 + 4.0 * U) + TINY, in_ball
 
 
 def certified_local_sup(
@@ -254,8 +300,10 @@ def certified_local_sup(
     norm: str = "l2",
     method: str = "mean-value",
     refine: int = 0,
+    time_budget: float | None = None,
     subdivide: int = 1,
     batch_size: int = 512,
+    max_memory: int = MEMORY_BUDGET,
     program: Program | None = None,
 ) -> torch.Tensor:
     r"""Sound upper bounds on :math:`M_t(z) = \sup_{\|u\|_2 \le t} \|g(z+u) - g(z)\|` per latent and radius.
@@ -285,8 +333,10 @@ def certified_local_sup(
     over the grid ``0 = s_0 < s_1 < ... `` of the requested radii (finer with
     ``subdivide``).  Per pixel, ``|g_i(z+u) - g_i(z)|`` is also at most the range of the
     enclosure of ``g_i`` over the ball, or the same sum over its row norms; the smaller
-    bound is returned.  For an affine generator ``g(z) = A z + b`` this is ``t ||A||``
-    within a relative ``1e-11``, from above.
+    bound is returned, and never more than ``t`` times the global product bound of
+    :func:`~isobound_torch.lipschitz_upper_bound` (which holds on every ball; it binds only
+    where the local enclosures are wide, at large radii).  For an affine generator
+    ``g(z) = A z + b`` this is ``t ||A||`` within a relative ``1e-11``, from above.
 
     Parameters
     ----------
@@ -312,13 +362,23 @@ def certified_local_sup(
         over the pieces.  0 (the default) certifies the whole ball at once.  It pays in
         low dimension (d = 2: a 44x bound came down to 5x in a test) and costs a propagation
         per round; at d = 8 (the digits VAE) it buys nothing measurable, the radial sum does.
+    time_budget : float, optional
+        Seconds for the whole call, refinement included: the first pass is always done,
+        and each batch of pairs stops refining once its share of the budget (proportional
+        to the pairs done so far) is spent.  Stopping after any round leaves sound bounds.
+        ``None`` (the default): all ``refine`` rounds.
     subdivide : int
         Each interval ``[t_{k-1}, t_k]`` of the radii (``t_0 = 0``) is cut in this many equal
         parts for the radial sum (cost: that many times the radii).  1 (the default) uses
         the requested radii alone.
     batch_size : int
-        (latent, radius) pairs per propagation; memory grows with it times the network's
-        widths times ``d``.
+        Largest number of (latent, radius) pairs per propagation; memory grows with it times
+        the network's widest layer times ``d``.
+    max_memory : int
+        Memory budget of one propagation in bytes (default 1 GiB): ``batch_size`` is reduced
+        so that the estimated peak (about 12 float64 numbers per pair, input coordinate and
+        feature of the widest layer, twice that with ``refine``) stays within it, down to
+        one pair.
     program : optional
         A program already built from ``generator`` (internal reuse).
 
@@ -341,8 +401,11 @@ def certified_local_sup(
     norm = _check_norm(norm)
     method = _check_method(method)
     refine = check_int("refine", refine, minimum=0)
+    budget = _check_budget(time_budget)
     subdivide = check_int("subdivide", subdivide, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    max_memory = check_int("max_memory", max_memory, minimum=1)
+    started = time.perf_counter()
     r = _check_radii(radii)
     z = _check_latents(z)
     n, d = z.shape
@@ -350,6 +413,7 @@ def certified_local_sup(
         program = build_program(generator, (d,))
     elif program.in_shape != (d,):
         raise ValueError(f"program takes inputs of shape {program.in_shape}, z has {d} columns")
+    batch_size = sets_per_batch(program, d, batch_size, max_memory, factor=2 if refine else 1)
     device = _device_of(program, z)
     z = z.to(device)
     grid, picks = _fine_grid(r, subdivide)
@@ -361,8 +425,11 @@ def certified_local_sup(
     with torch.no_grad():
         for start in range(0, n * m, batch_size):
             sl = slice(start, start + batch_size)
+            done = min(start + batch_size, n * m)
+            deadline = None if budget is None else started + budget * done / (n * m)
             lip, row, reach = _ball_bounds(
-                program, zz[sl], tt[sl], norm=norm, mean_value=method == "mean-value", refine=refine
+                program, zz[sl], tt[sl], norm=norm, mean_value=method == "mean-value", refine=refine,
+                deadline=deadline,
             )
             lips.append(lip)
             rows.append(row)
@@ -371,9 +438,21 @@ def certified_local_sup(
         rows_all = torch.cat(rows).reshape(n, m, -1)
         reach_all = torch.cat(reaches).reshape(n, m, -1)
         out = _integrate(lip_all, rows_all, reach_all, t_all, norm)[:, picks]
+        # the global product bound holds on every ball: never more than t L
+        l2, linf = program_lipschitz(program, "l2")[-1]
+        glob = l2 if norm == "l2" else min(linf, l2)
+        out = torch.minimum(out, up(torch.as_tensor(r, dtype=F64, device=device) * glob)[None, :])
     # M_t is non-decreasing in t: a bound at a larger radius bounds every smaller one
     out = torch.flip(torch.cummin(torch.flip(out, dims=[1]), dim=1).values, dims=[1])
     return out.cpu()
+
+
+def _check_budget(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"time_budget must be None or a finite number of seconds >= 0, got time_budget={value!r}")
+    return float(value)
 
 
 def _fine_grid(radii: np.ndarray, subdivide: int) -> tuple[np.ndarray, list[int]]:
@@ -396,7 +475,7 @@ def _fine_grid(radii: np.ndarray, subdivide: int) -> tuple[np.ndarray, list[int]
 
 
 def _device_of(program: Program, z: torch.Tensor) -> torch.device:
-    from ._program import DenseOp, ConvOp, DiagOp
+    from ._program import ConvOp, DenseOp, DiagOp
 
     for node in program.nodes:
         op = node.op
@@ -418,8 +497,10 @@ def certified_modulus(
     norm: str = "l2",
     method: str = "mean-value",
     refine: int = 0,
+    time_budget: float | None = None,
     subdivide: int = 1,
     batch_size: int = 512,
+    max_memory: int = MEMORY_BUDGET,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = False,
@@ -462,7 +543,7 @@ def certified_modulus(
         :math:`1 - \beta` in (0, 1).
     norm : {"l2", "linf"}
         Image norm (the latent ball is l2).
-    method, refine, subdivide, batch_size
+    method, refine, time_budget, subdivide, batch_size, max_memory
         See :func:`certified_local_sup`.  A denser grid of ``radii`` tightens the bound at
         every radius (radial sum), at the price of more samples for the union bound.
     seed, device, progress
@@ -491,7 +572,9 @@ def certified_modulus(
     norm = _check_norm(norm)
     method = _check_method(method)
     check_int("refine", refine, minimum=0)
+    budget = _check_budget(time_budget)
     check_int("subdivide", subdivide, minimum=1)
+    check_int("max_memory", max_memory, minimum=1)
     needed = required_samples(delta, conf, r.size)
     if n_samples is None:
         n = needed
@@ -514,10 +597,16 @@ def certified_modulus(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, desc="certified omega", unit="latent")
+    started = time.perf_counter()
     for start in range(0, n, chunk):
+        share = None
+        if budget is not None:  # this chunk's share of what is left
+            left = max(0.0, started + budget - time.perf_counter())
+            share = left * min(chunk, n - start) / (n - start)
         part = certified_local_sup(
             generator, z[start : start + chunk], r, norm=norm, method=method, refine=refine,
-            subdivide=subdivide, batch_size=batch_size, program=program,
+            time_budget=share, subdivide=subdivide, batch_size=batch_size, max_memory=max_memory,
+            program=program,
         )
         values = torch.maximum(values, part.max(dim=0).values)
         if bar is not None:

@@ -406,8 +406,10 @@ class _Builder:
             start = m.start_dim if m.start_dim >= 0 else m.start_dim + len(shape) + 1
             end = m.end_dim if m.end_dim >= 0 else m.end_dim + len(shape) + 1
             if start < 1:
-                raise UnsupportedModuleError(f"Flatten {where!r} with start_dim={m.start_dim} mixes the batch dimension")
-            new = shape[: start - 1] + (math.prod(shape[start - 1 : end]),) + shape[end:]
+                raise UnsupportedModuleError(
+                    f"Flatten {where!r} with start_dim={m.start_dim} mixes the batch dimension"
+                )
+            new = (*shape[:start - 1], math.prod(shape[start - 1:end]), *shape[end:])
             return self.reshape(v, new)
         if isinstance(m, nn.Unflatten):
             dim = m.dim if isinstance(m.dim, int) else None
@@ -429,7 +431,9 @@ class _Builder:
             v = self.reshape(v, m.image_shape)
             return self.emit(ActOp("sigmoid"), [v])
         if type(m).__module__.startswith("torch.nn"):
-            raise UnsupportedModuleError(f"layer {where or 'the model itself'!r} ({type(m).__name__}) is not supported; {_ESTIMATE_HINT}")
+            raise UnsupportedModuleError(
+                f"layer {where or 'the model itself'!r} ({type(m).__name__}) is not supported; {_ESTIMATE_HINT}"
+            )
         return self.traced(m, v, where)
 
     def batch_norm(self, m: nn.modules.batchnorm._BatchNorm, v: int, where: str) -> int:
@@ -466,15 +470,19 @@ class _Builder:
             raise UnsupportedModuleError(f"{name} {where!r} needs (C, H, W) features, got {shape}")
         if isinstance(m, nn.Upsample):
             if m.mode != "nearest":
-                raise UnsupportedModuleError(f"Upsample {where!r} with mode={m.mode!r} is not supported (only 'nearest'); {_ESTIMATE_HINT}")
-            fn: Callable[[torch.Tensor], torch.Tensor] = lambda x, m=m: F.interpolate(  # noqa: E731
+                raise UnsupportedModuleError(
+                    f"Upsample {where!r} with mode={m.mode!r} is not supported (only 'nearest'); {_ESTIMATE_HINT}"
+                )
+            fn: Callable[[torch.Tensor], torch.Tensor] = lambda x, m=m: F.interpolate(
                 x, size=m.size, scale_factor=m.scale_factor, mode="nearest"
             )
             return self.emit(PoolOp(fn, shape, 1, 1.0), [v])
         if isinstance(m, nn.AdaptiveAvgPool2d):
             size = m.output_size
             if size not in (1, (1, 1)):
-                raise UnsupportedModuleError(f"AdaptiveAvgPool2d {where!r} with output_size={size!r} is not supported (only 1)")
+                raise UnsupportedModuleError(
+                    f"AdaptiveAvgPool2d {where!r} with output_size={size!r} is not supported (only 1)"
+                )
             n = shape[1] * shape[2]
             return self.emit(PoolOp(lambda x: x.mean(dim=(2, 3), keepdim=True), shape, n, 1.0 / n), [v])
         k, s, p = _pool_params(m)
@@ -502,7 +510,7 @@ class _Builder:
         label = where or "the model itself"
         try:
             graph = Tracer().trace(m)
-        except Exception as exc:  # noqa: BLE001 - any tracing failure means: not supported
+        except Exception as exc:
             raise UnsupportedModuleError(
                 f"module {label!r} ({type(m).__name__}) could not be traced with torch.fx "
                 f"({type(exc).__name__}: {exc}); {_ESTIMATE_HINT}"
@@ -524,7 +532,8 @@ class _Builder:
             elif node.op == "call_module":
                 sub = m.get_submodule(node.target)
                 (x,) = self.args_of(node, env, label)
-                env[node] = _Var(self.module(sub, self.var(x, node, label), f"{where}.{node.target}" if where else str(node.target)))
+                sub_where = f"{where}.{node.target}" if where else str(node.target)
+                env[node] = _Var(self.module(sub, self.var(x, node, label), sub_where))
             elif node.op in ("call_function", "call_method"):
                 env[node] = self.call(node, env, label)
             elif node.op == "output":
@@ -588,7 +597,7 @@ class _Builder:
             if idx and idx[0] == slice(None) and all(
                 i is None or i is Ellipsis or isinstance(i, (slice, int)) for i in idx
             ):  # a selection of entries per sample (slicing): a 0/1 linear map
-                fn: Callable[[torch.Tensor], torch.Tensor] = lambda t, index=index: t[index]  # noqa: E731
+                fn: Callable[[torch.Tensor], torch.Tensor] = lambda t, index=index: t[index]
                 return _Var(self.emit(PoolOp(fn, self.shape(x.value), 1, 1.0), [x.value]))
             raise fail
         act = _activation_of_function(target, _unwrap(args), _unwrap(kw))
@@ -827,7 +836,7 @@ def build_program(model: Any, in_shape: Sequence[int], *, name: str = "generator
     try:
         with torch.no_grad():
             twin(example)
-    except Exception as exc:  # noqa: BLE001 - the user's module rejects the input: say so
+    except Exception as exc:
         raise ValueError(
             f"{name} does not accept inputs of shape {(2, *in_shape)} ({type(exc).__name__}: {exc})"
         ) from None
@@ -840,7 +849,9 @@ def build_program(model: Any, in_shape: Sequence[int], *, name: str = "generator
     return program
 
 
-def _check_against_module(program: Program, twin: nn.Module, in_shape: tuple[int, ...], gen: torch.Generator, name: str) -> None:
+def _check_against_module(
+    program: Program, twin: nn.Module, in_shape: tuple[int, ...], gen: torch.Generator, name: str
+) -> None:
     """The program must compute what the module (its float64 copy) computes, at two batch sizes."""
     device = _device_of(twin)
     for batch in (3, 1):
@@ -848,7 +859,8 @@ def _check_against_module(program: Program, twin: nn.Module, in_shape: tuple[int
         with torch.no_grad():
             want = twin(x.to(device)).to("cpu", F64)
             got = _evaluate_on(program, x, device)
-        if want.shape != got.shape or not torch.allclose(got, want, rtol=1e-9, atol=1e-9 * (1 + float(want.abs().max()))):
+        atol = 1e-9 * (1 + float(want.abs().max()))
+        if want.shape != got.shape or not torch.allclose(got, want, rtol=1e-9, atol=atol):
             raise UnsupportedModuleError(
                 f"the certified bounds' reading of {name} does not reproduce its forward pass (output shapes "
                 f"{tuple(want.shape)} and {tuple(got.shape)}); it uses an operation they do not model; "

@@ -8,7 +8,20 @@ from typing import Any
 import torch
 
 from .._validate import check_int, check_tensor
-from ._bounds import TINY, U, Jac, Sets, down, endpoints, gamma, propagate, up
+from ._bounds import (
+    MEMORY_BUDGET,
+    TINY,
+    Jac,
+    Sets,
+    U,
+    down,
+    endpoints,
+    gamma,
+    jacobian_bytes,
+    propagate,
+    sets_per_batch,
+    up,
+)
 from ._lipschitz import program_lipschitz
 from ._program import F64, DenseOp, Program, build_program
 
@@ -157,6 +170,7 @@ def certified_radius(
     bounds: tuple[float, float] | None = None,
     steps: int = 12,
     batch_size: int = 128,
+    max_memory: int = MEMORY_BUDGET,
 ) -> torch.Tensor:
     r"""Per-sample certified radii: sound *lower* bounds on the distance to the nearest adversarial example.
 
@@ -181,6 +195,8 @@ def certified_radius(
       doubling from the Lipschitz radius, then ``steps`` bisection steps.  The Jacobian
       has one column per input coordinate, so the cost grows with the input size;
       ``"interval"`` does the same with plain interval propagation only (cheap, looser).
+      Where that Jacobian of a single input would not fit in ``max_memory``,
+      ``"best"`` uses ``"interval"`` for the local search, and ``"mean-value"`` raises.
 
     Everything is computed in float64 with rounding accounted for, on the network's
     real-valued function with its stored weights (the model's own float32 forward pass
@@ -200,7 +216,11 @@ def certified_radius(
     steps : int
         Bisection steps of the local methods (relative precision about ``2**-steps``).
     batch_size : int
-        Inputs per propagation.
+        Largest number of inputs per propagation.
+    max_memory : int
+        Memory budget of one propagation in bytes (default 1 GiB): with the mean-value
+        method, ``batch_size`` is reduced so that the estimated peak (about 12 float64
+        numbers per input, input coordinate and feature of the widest layer) stays within it.
 
     Returns
     -------
@@ -222,15 +242,29 @@ def certified_radius(
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got method={method!r}")
     steps = check_int("steps", steps, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    max_memory = check_int("max_memory", max_memory, minimum=1)
     x = check_tensor("x", x, min_dim=2)
     box = _check_bounds(bounds, x)
     program = build_program(classifier, tuple(x.shape[1:]), name="classifier")
     if len(program.out_shape) != 1 or program.out_shape[0] < 2:
         raise ValueError(
-            f"classifier must return logits of shape (batch, K) with K >= 2, got shape (batch, {', '.join(map(str, program.out_shape))})"
+            f"classifier must return logits of shape (batch, K) with K >= 2, got shape "
+            f"(batch, {', '.join(map(str, program.out_shape))})"
         )
     last = program.nodes[-1].op if program.nodes else None
     head = last if isinstance(last, DenseOp) and program.nodes[-1].inputs == (len(program.nodes) - 1,) else None
+    n_in = math.prod(x.shape[1:])
+    local_mean_value = method in ("best", "mean-value")
+    if local_mean_value and jacobian_bytes(program, n_in) > max_memory:
+        if method == "mean-value":
+            raise ValueError(
+                f"method='mean-value' needs about {jacobian_bytes(program, n_in) / 2**30:.3g} GiB per input for this "
+                f"classifier ({n_in} input coordinates times its widest layer), above max_memory={max_memory}; "
+                f"use method='interval' or 'lipschitz', or raise max_memory"
+            )
+        local_mean_value = False
+    if local_mean_value:
+        batch_size = sets_per_batch(program, n_in, batch_size, max_memory)
     device = x.device
     with torch.no_grad():
         y_all = classifier(x).argmax(dim=1)
@@ -244,7 +278,7 @@ def certified_radius(
             if method in ("best", "lipschitz"):
                 r = _lipschitz_radius(program, head, xs, ys, norm)
             if method != "lipschitz":
-                local = _search(program, head, xs, ys, norm, box, method != "interval", steps, r)
+                local = _search(program, head, xs, ys, norm, box, local_mean_value, steps, r)
                 r = torch.maximum(r, local)
         out[start : start + xs.shape[0]] = r
     return out

@@ -74,7 +74,11 @@ _CONVS = [
 ]
 
 
-@pytest.mark.parametrize(("module", "shape"), _CONVS, ids=lambda v: str(v).split("(")[0] if isinstance(v, nn.Module) else None)
+def _conv_id(v: Any) -> str | None:
+    return str(v).split("(")[0] if isinstance(v, nn.Module) else None
+
+
+@pytest.mark.parametrize(("module", "shape"), _CONVS, ids=_conv_id)
 def test_convolution_fourier_bound_is_never_below_the_exact_norm(module: nn.Module, shape: tuple[int, ...]) -> None:
     gen = torch.Generator().manual_seed(1)
     module = module.to(F64).eval()

@@ -13,6 +13,7 @@ Oracles, all independent of the code under test:
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_affine_generator_gives_t_times_the_norm_within_1e9_never_below(rows: in
     t = torch.tensor(radii, dtype=F64)
     for norm, exact in (("l2", _mp_spectral_norm(a)), ("linf", _mp_row_norm(a))):
         got = certified_local_sup(g, z, radii, norm=norm)
-        for value, tt in zip(got.flatten().tolist(), t.repeat(4).tolist()):
+        for value, tt in zip(got.flatten().tolist(), t.repeat(4).tolist(), strict=True):
             want = mpmath.mpf(tt) * exact
             assert value >= want, (norm, value, want)  # compared in exact arithmetic
             assert (mpmath.mpf(value) - want) / want <= 1e-9
@@ -147,7 +148,8 @@ def test_a_bound_without_rounding_margins_would_fail_the_enclosure_check() -> No
     misses = 0
     with mpmath.workdps(60):
         for i in range(50):
-            exact = mpmath.fsum(mpmath.mpf(a) * mpmath.mpf(b) for a, b in zip(w[0].tolist(), z[i].tolist()))
+            pairs = zip(w[0].tolist(), z[i].tolist(), strict=True)
+            exact = mpmath.fsum(mpmath.mpf(a) * mpmath.mpf(b) for a, b in pairs)
             lo = mpmath.mpf(float(c[i, 0])) - mpmath.mpf(float(r[i, 0]))
             hi = mpmath.mpf(float(c[i, 0])) + mpmath.mpf(float(r[i, 0]))
             assert lo <= exact <= hi
@@ -197,7 +199,7 @@ def test_enclosures_contain_the_50_digit_values_and_jacobians_over_the_ball() ->
     modules: list[nn.Module] = []
     layers = []
     width = d
-    for act, out in zip(acts, (6, 5, 7, 4)):
+    for act, out in zip(acts, (6, 5, 7, 4), strict=True):
         lin = nn.Linear(width, out).to(F64)
         with torch.no_grad():
             lin.weight.copy_(torch.randn(out, width, generator=gen, dtype=F64) * 1.5)
@@ -237,7 +239,11 @@ def test_activation_margins_cover_the_math_library_against_mpmath() -> None:
     with mpmath.workdps(40):
         for kind, fn, dfn in (
             ("tanh", mpmath.tanh, lambda v: 1 / mpmath.cosh(v) ** 2),
-            ("sigmoid", lambda v: 1 / (1 + mpmath.exp(-v)), lambda v: mpmath.exp(-abs(v)) / (1 + mpmath.exp(-abs(v))) ** 2),
+            (
+                "sigmoid",
+                lambda v: 1 / (1 + mpmath.exp(-v)),
+                lambda v: mpmath.exp(-abs(v)) / (1 + mpmath.exp(-abs(v))) ** 2,
+            ),
             ("elu", lambda v: v if v > 0 else mpmath.expm1(v), lambda v: mpmath.mpf(1) if v > 0 else mpmath.exp(v)),
         ):
             op = ActOp(kind, 1.0)
@@ -294,7 +300,9 @@ def small_generators(draw: Any) -> tuple[nn.Module, int, int]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_generators(), st.sampled_from(["l2", "linf"]), st.integers(0, 1), st.sampled_from([1, 3]))
-def test_certified_value_is_never_below_any_point_of_the_ball(case: Any, norm: str, refine: int, subdivide: int) -> None:
+def test_certified_value_is_never_below_any_point_of_the_ball(
+    case: Any, norm: str, refine: int, subdivide: int
+) -> None:
     g, d, seed = case
     z = torch.randn(3, d, generator=torch.Generator().manual_seed(seed + 1), dtype=F64)
     radii = [0.05, 0.4, 1.5]
@@ -319,7 +327,11 @@ def _linf_lower_estimate(g: Any, z: torch.Tensor, t: float, seed: int) -> torch.
 
 def test_dense_grid_of_a_2d_ball_stays_below_and_close() -> None:
     gen = torch.Generator().manual_seed(3)
-    g = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 16), nn.ELU(), nn.Linear(16, 10), nn.Sigmoid()).to(F64).eval()
+    g = (
+        nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 16), nn.ELU(), nn.Linear(16, 10), nn.Sigmoid())
+        .to(F64)
+        .eval()
+    )
     with torch.no_grad():
         for p in g.parameters():
             p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=F64))
@@ -342,6 +354,145 @@ def test_dense_grid_of_a_2d_ball_stays_below_and_close() -> None:
                 assert refined[i, k] <= 2.5 * grid  # and not absurdly loose on a smooth net
 
 
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_a_relu_network_whose_units_are_all_stable_on_the_ball_is_exact(norm: str) -> None:
+    """On a ball where no ReLU changes sign, g is affine: M_t(z) = t ||J(z)|| (50-digit), within 1e-9."""
+    gen = torch.Generator().manual_seed(21)
+    widths = [3, 10, 10, 6]
+    layers: list[nn.Module] = []
+    for a, b in itertools.pairwise(widths):
+        lin = nn.Linear(a, b).to(F64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(b, a, generator=gen, dtype=F64))
+            lin.bias.copy_(torch.randn(b, generator=gen, dtype=F64))
+        layers += [lin, nn.ReLU()]
+    g = nn.Sequential(*layers[:-1]).eval()  # no ReLU after the last layer
+    z = torch.randn(4, 3, generator=gen, dtype=F64)
+    t = 1e-7
+    got = certified_local_sup(g, z, [t], norm=norm)[:, 0]
+    for i in range(4):
+        with mpmath.workdps(50):
+            x = mpmath.matrix(z[i].tolist())
+            jac = mpmath.eye(3)
+            for k, lin in enumerate(layers[::2]):
+                w = mpmath.matrix(lin.weight.tolist())
+                pre = w * x + mpmath.matrix(lin.bias.tolist())
+                jac = w * jac
+                if k < len(widths) - 2:
+                    # the ball keeps every unit on one side (t ||J|| is far below the margin)
+                    assert min(abs(p) for p in pre) > 1e-3
+                    slopes = [mpmath.mpf(1) if p > 0 else mpmath.mpf(0) for p in pre]
+                    x = mpmath.matrix([p * s for p, s in zip(pre, slopes, strict=True)])
+                    jac = mpmath.diag(slopes) * jac
+            if norm == "l2":
+                exact = max(mpmath.svd_r(jac, compute_uv=False))
+            else:
+                exact = max(mpmath.sqrt(mpmath.fsum(jac[r, c] ** 2 for c in range(3))) for r in range(jac.rows))
+            want = mpmath.mpf(t) * exact
+            assert mpmath.mpf(float(got[i])) >= want
+            assert (mpmath.mpf(float(got[i])) - want) / want <= 1e-9
+
+
+def test_bisected_boxes_cover_their_parent_in_exact_arithmetic() -> None:
+    """Refinement is sound only if the children cover the parent box, rounding of the centers included."""
+    from fractions import Fraction
+
+    from isobound_torch.certify._bounds import up
+    from isobound_torch.certify._modulus import _split_boxes
+
+    gen = torch.Generator().manual_seed(2)
+    n, d = 400, 3
+    center = torch.randn(n, d, generator=gen, dtype=F64) * torch.logspace(-3, 8, n, dtype=F64)[:, None]
+    half = torch.rand(n, d, generator=gen, dtype=F64) * torch.logspace(-12, 0, n, dtype=F64).flip(0)[:, None]
+    cc, ch = _split_boxes(center, half)
+
+    def covers(lo_c: torch.Tensor, lo_h: torch.Tensor, hi_c: torch.Tensor, hi_h: torch.Tensor) -> int:
+        """Rows whose two children fail to cover the parent (0 if all cover)."""
+        bad = 0
+        for i in range(n):
+            for j in range(d):
+                c, h = Fraction(float(center[i, j])), Fraction(float(half[i, j]))
+                a_lo = Fraction(float(lo_c[i, j])) - Fraction(float(lo_h[i, j]))
+                a_hi = Fraction(float(lo_c[i, j])) + Fraction(float(lo_h[i, j]))
+                b_lo = Fraction(float(hi_c[i, j])) - Fraction(float(hi_h[i, j]))
+                b_hi = Fraction(float(hi_c[i, j])) + Fraction(float(hi_h[i, j]))
+                ok = min(a_lo, b_lo) <= c - h and max(a_hi, b_hi) >= c + h and a_hi >= b_lo and b_hi >= a_lo
+                bad += not ok
+        return bad
+
+    assert covers(cc[:n], ch[:n], cc[n:], ch[n:]) == 0
+    # the variant without the centers' rounding leaves gaps where |c| >> h: the test can fail
+    axis = half.argmax(dim=1)
+    rows = torch.arange(n)
+    naive_c, naive_h = [], []
+    for side in (-1.0, 1.0):
+        c, h = center.clone(), half.clone()
+        h[rows, axis] = 0.5 * half[rows, axis]
+        c[rows, axis] = c[rows, axis] + side * h[rows, axis]
+        naive_c.append(c)
+        naive_h.append(up(h))
+    assert covers(naive_c[0], naive_h[0], naive_c[1], naive_h[1]) > 0
+
+
+def test_a_piece_that_meets_the_ball_only_in_its_last_shell_is_enclosed_over_its_box() -> None:
+    from isobound_torch.certify._modulus import _piece_point
+
+    z = torch.zeros(2, 2, dtype=F64)
+    t = torch.ones(2, dtype=F64)
+    inner = t * (1 - 1e-9)
+    # box 0 lies well inside the ball; box 1 starts at x = 1 - 3e-10, inside B(0, 1) but outside the inner ball
+    center = torch.tensor([[0.3, 0.1], [1.1 - 3e-10, 0.0]], dtype=F64)
+    half = torch.tensor([[0.1, 0.1], [0.1, 0.1]], dtype=F64)
+    p, radius, in_ball = _piece_point(center, half, z, t, inner)
+    assert in_ball.tolist() == [True, False]
+    assert float(p[0].norm()) <= 1.0
+    # for the second, the radius must reach every corner of the box from p (the ball no longer helps)
+    corners = torch.tensor([[sx, sy] for sx in (-1, 1) for sy in (-1, 1)], dtype=F64)
+    for i in range(2):
+        far = ((center[i] + corners * half[i]) - p[i]).norm(dim=1).max()
+        if i == 1:
+            assert float(radius[i]) >= float(far)
+        assert bool(((p[i] >= center[i] - half[i]) & (p[i] <= center[i] + half[i])).all())
+
+
+def test_the_memory_budget_bounds_the_batch_and_leaves_the_values_alone() -> None:
+    from isobound_torch.certify._bounds import jacobian_bytes, sets_per_batch
+
+    torch.manual_seed(12)
+    g = nn.Sequential(nn.Linear(3, 16), nn.ELU(), nn.Linear(16, 40), nn.Sigmoid()).to(F64).eval()
+    program = build_program(g, (3,))
+    assert jacobian_bytes(program, 3) == 12 * 8 * 3 * 40
+    assert sets_per_batch(program, 3, 512, 2**30) == 512
+    assert sets_per_batch(program, 3, 512, 10 * jacobian_bytes(program, 3)) == 10
+    assert sets_per_batch(program, 3, 512, 1) == 1
+    z = torch.randn(5, 3, dtype=F64)
+    for refine in (0, 2):
+        big = certified_local_sup(g, z, [0.1, 0.4], refine=refine)
+        small = certified_local_sup(g, z, [0.1, 0.4], refine=refine, max_memory=1)
+        torch.testing.assert_close(small, big, rtol=1e-12, atol=0.0)
+    # a DCGAN with d = 100 (widest layer 64 x 16 x 16): about 157 MB per pair, 6 pairs in the default 1 GiB
+    dcgan = DCGANGenerator(100, 3, 32).eval()
+    assert sets_per_batch(build_program(dcgan, (100,)), 100, 512, 2**30) == 2**30 // (12 * 8 * 100 * 64 * 16 * 16) == 6
+
+
+def test_the_global_product_bound_caps_the_local_one_where_the_enclosures_are_wide() -> None:
+    """At large radii every ReLU is undecided and the local enclosure is looser than t L: t L is returned."""
+    from isobound_torch import lipschitz_upper_bound
+
+    torch.manual_seed(3)
+    d = 32
+    layers = [nn.Linear(d, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU()]
+    g = nn.Sequential(*layers, nn.Linear(64, 16)).to(F64).eval()
+    z = torch.randn(4, d, dtype=F64)
+    lip = lipschitz_upper_bound(g).L
+    radii = [0.1, 1.0, 10.0]
+    cert = certified_local_sup(g, z, radii)
+    t = torch.tensor(radii, dtype=F64)
+    assert bool((cert <= t * lip * (1 + 1e-15)).all())
+    assert bool((cert[:, -1] >= t[-1] * lip).all())  # binding there (the enclosure alone gives about 2 t L)
+    assert _below(cert[:, 1], _lower_estimate(g, z, 1.0))
+
+
 def test_refinement_is_sound_and_tightens_a_relu_network() -> None:
     gen = torch.Generator().manual_seed(8)
     g = nn.Sequential(nn.Linear(2, 24), nn.ReLU(), nn.Linear(24, 24), nn.ReLU(), nn.Linear(24, 6)).to(F64).eval()
@@ -354,13 +505,26 @@ def test_refinement_is_sound_and_tightens_a_relu_network() -> None:
     low = _lower_estimate(g, z, 0.5)
     assert _below(refined[:, 0], low)
     assert bool((refined <= plain).all()) and bool((refined < plain).any())
+    # a spent time budget stops the refinement after the first pass; any budget stays between the two
+    none = certified_local_sup(g, z, [0.5], refine=12, time_budget=0.0)
+    torch.testing.assert_close(none, plain, rtol=0.0, atol=0.0)
+    some = certified_local_sup(g, z, [0.5], refine=12, time_budget=0.05)
+    assert bool((some <= plain).all()) and bool((some >= refined).all())
+    omega = certified_modulus(g, 2, radii=[0.5], failure_prob=0.3, confidence=0.7, refine=12, time_budget=0.0)
+    n = required_samples(0.3, 0.7, 1)
+    z_omega = torch.randn(n, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+    assert omega.values[0] == float(certified_local_sup(g, z_omega, [0.5]).max())
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
 def test_the_radial_sum_over_a_grid_tightens_and_stays_sound(norm: str) -> None:
     """M_t <= sum_k (s_k - s_{k-1}) L(s_k): a grid below t helps where L grows with the radius."""
     torch.manual_seed(9)
-    g = nn.Sequential(nn.Linear(4, 32), nn.ELU(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 20), nn.Sigmoid()).to(F64).eval()
+    g = (
+        nn.Sequential(nn.Linear(4, 32), nn.ELU(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 20), nn.Sigmoid())
+        .to(F64)
+        .eval()
+    )
     z = torch.randn(8, 4, dtype=F64)
     t = 0.4
     alone = certified_local_sup(g, z, [t], norm=norm)[:, 0]
@@ -513,6 +677,9 @@ _G = nn.Sequential(nn.Linear(2, 3), nn.Tanh()).eval()
         ({"method": "crown"}, ValueError, r"method must be 'mean-value' or 'interval', got method='crown'"),
         ({"refine": -1}, ValueError, r"refine must be an integer >= 0, got refine=-1"),
         ({"subdivide": 0}, ValueError, r"subdivide must be an integer >= 1, got subdivide=0"),
+        ({"max_memory": 0}, ValueError, r"max_memory must be an integer >= 1, got max_memory=0"),
+        ({"time_budget": -1.0}, ValueError, r"time_budget must be None or a finite number of seconds >= 0"),
+        ({"time_budget": "1"}, ValueError, r"time_budget must be None or a finite number of seconds"),
         ({"n_samples": 0}, ValueError, r"n_samples must be an integer >= 1, got n_samples=0"),
         ({"latent_dim": 0}, ValueError, r"latent_dim must be an integer >= 1, got latent_dim=0"),
         ({"latent_dim": 3}, ValueError, r"generator does not accept inputs of shape \(2, 3\)"),

@@ -72,7 +72,8 @@ def test_affine_classifier_radius_is_below_the_exact_distance_and_close(norm: st
 
 def _mlp(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(16, 24), nn.ReLU(), nn.Linear(24, 24), nn.Tanh(), nn.Linear(24, 4)).eval()
+    layers = [nn.Flatten(), nn.Linear(16, 24), nn.ReLU(), nn.Linear(24, 24), nn.Tanh(), nn.Linear(24, 4)]
+    return nn.Sequential(*layers).eval()
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
@@ -138,6 +139,24 @@ def test_a_tie_at_the_input_certifies_nothing() -> None:
     assert r[0] == 0.0 and r[1] <= 1e-300 and r[2] == pytest.approx(0.25, rel=1e-12) and r[2] <= 0.25
 
 
+def test_a_jacobian_beyond_the_memory_budget_falls_back_to_intervals_or_is_refused() -> None:
+    f = _affine_classifier(12, 5, seed=3)
+    x = torch.randn(8, 1, 3, 4, generator=torch.Generator().manual_seed(4), dtype=F64)
+    exact = _closed_form(f, x, "l2")
+    # "best" still has the (exact, for an affine classifier) Lipschitz radius and the interval search
+    r = certified_radius(f, x, max_memory=1)
+    assert bool((r <= exact).all()) and bool((r >= exact * (1 - 1e-12)).all())
+    both = torch.maximum(certified_radius(f, x, method="lipschitz"), certified_radius(f, x, method="interval"))
+    assert torch.equal(r, both)
+    with pytest.raises(ValueError, match=r"method='mean-value' needs about .* GiB per input .* above max_memory=1"):
+        certified_radius(f, x, method="mean-value", max_memory=1)
+    # within a small budget the batches shrink and the radii do not change
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    small = certified_radius(_mlp(0), x, max_memory=80_000)  # 2 inputs per propagation
+    big = certified_radius(_mlp(0), x)
+    torch.testing.assert_close(small, big, rtol=1e-9, atol=0.0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -145,6 +164,7 @@ def test_a_tie_at_the_input_certifies_nothing() -> None:
         ({"method": "crown"}, r"method must be one of best, lipschitz, mean-value, interval, got method='crown'"),
         ({"steps": 0}, r"steps must be an integer >= 1, got steps=0"),
         ({"batch_size": 0}, r"batch_size must be an integer >= 1, got batch_size=0"),
+        ({"max_memory": 0}, r"max_memory must be an integer >= 1, got max_memory=0"),
         ({"bounds": (1.0, 0.0)}, r"bounds must be finite with low < high"),
         ({"bounds": "01"}, r"bounds must be a pair \(low, high\) of numbers, got bounds='01'"),
         ({"bounds": (0.0, 1.0, 2.0)}, r"bounds must be a pair"),
@@ -170,6 +190,7 @@ def test_certified_radius_validates_inputs_and_models() -> None:
     with pytest.raises(ValueError, match=r"classifier does not accept inputs of shape"):
         certified_radius(f, torch.rand(2, 1, 5, 5))
     with pytest.raises(ValueError, match=r"training mode"):
-        certified_radius(nn.Sequential(nn.Flatten(), nn.Linear(16, 3), nn.BatchNorm1d(3)).train(), torch.rand(2, 1, 4, 4))
+        training = nn.Sequential(nn.Flatten(), nn.Linear(16, 3), nn.BatchNorm1d(3)).train()
+        certified_radius(training, torch.rand(2, 1, 4, 4))
     with pytest.raises(UnsupportedModuleError, match=r"Softplus"):
         certified_radius(nn.Sequential(nn.Flatten(), nn.Linear(16, 3), nn.Softplus()).eval(), torch.rand(2, 1, 4, 4))
