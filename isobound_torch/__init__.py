@@ -1,14 +1,23 @@
 """isobound_torch: the empirical side of isobound, in PyTorch.
 
 DeepFool measurements of robustness (unconstrained, in-distribution and
-latent), the generator's modulus of continuity, the constructions of
-Theorems 2 and 3, the end-to-end experiment (``isobound experiment``) and
-:func:`evaluate` for your own generator and classifiers (``isobound evaluate``).
+latent), the generator's modulus of continuity (estimated by ascent, or
+certified by bound propagation), certified radii of classifiers, the
+constructions of Theorems 2 and 3, the end-to-end experiment
+(``isobound experiment``) and :func:`evaluate` for your own generator and
+classifiers (``isobound evaluate``).
 Install with ``pip install isobound[torch]``.  This package depends on
 :mod:`isobound`; the core never imports it.
 """
 
 from .attacks import DeepFool, DeepFoolResult, refine_perturbations
+from .certify import (
+    UnsupportedModuleError,
+    certified_local_sup,
+    certified_modulus,
+    certified_radius,
+    lipschitz_upper_bound,
+)
 from .constructions import (
     ProjectionClassifier,
     project_to_latent,
@@ -29,7 +38,9 @@ from .experiment import run as run_experiment
 from .experiment.evaluation import EvaluationResult
 from ._evaluate import UniformLatents, evaluate
 from .smoothness import (
+    JacobianNormEstimate,
     estimate_modulus,
+    jacobian_norm_estimate,
     jacobian_spectral_modulus,
     local_sup,
     required_samples,
@@ -47,9 +58,16 @@ __all__ = [
     "BoundInputs",
     "RobustnessResult",
     "estimate_modulus",
+    "jacobian_norm_estimate",
     "jacobian_spectral_modulus",
+    "JacobianNormEstimate",
     "local_sup",
     "required_samples",
+    "certified_modulus",
+    "certified_local_sup",
+    "certified_radius",
+    "lipschitz_upper_bound",
+    "UnsupportedModuleError",
     "ProjectionClassifier",
     "project_to_latent",
     "theorem2_check",

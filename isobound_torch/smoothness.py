@@ -2,7 +2,7 @@ r"""Estimating a generator's modulus of continuity.
 
 The bound in image space needs :math:`\omega` with
 :math:`\|g(z+u) - g(z)\| \le \omega(\|u\|)`.  For a trained network only a
-*probabilistic* modulus can be estimated (DESIGN.md section 4):
+*probabilistic* modulus is within reach (``docs/theory.md``, "Probabilistic modulus"):
 
 .. math::
 
@@ -19,17 +19,22 @@ probability :math:`(1-\delta)^N`; with ``m`` radii a union bound asks for
 confidence.  (:math:`\delta = \beta = 0.01` and one radius need ``N = 459``.)
 
 **Caveat.** Gradient ascent can only *under*-estimate the supremum, which
-makes the bound claim too much.  Restarts reduce the risk; the result
-records it.  :func:`jacobian_spectral_modulus` offers the alternative
-``t * sup ||J_g||`` from the largest Jacobian spectral norm seen (power
-iteration), which is a local Lipschitz estimate, again taken over sampled
-points only.
+makes the bound claim too much: :func:`estimate_modulus` is an estimate, not
+a proof.  :func:`jacobian_norm_estimate` (largest Jacobian spectral norm at
+sampled latents, by power iteration) is a lower estimate too, and returns a
+record, not a modulus.  For a modulus that is proven, with every step either
+certified or counted in :math:`\delta` and the confidence, use
+:func:`isobound_torch.certified_modulus` (bound propagation: an upper bound on
+:math:`S_z(t)` for each sampled latent) or the global
+:func:`isobound_torch.lipschitz_upper_bound`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,7 +44,17 @@ import isobound
 
 from ._validate import model_mode_problem
 
-__all__ = ["required_samples", "estimate_modulus", "local_sup", "jacobian_spectral_modulus", "NORMS", "check_norm", "image_norm"]
+__all__ = [
+    "required_samples",
+    "estimate_modulus",
+    "local_sup",
+    "JacobianNormEstimate",
+    "jacobian_norm_estimate",
+    "jacobian_spectral_modulus",
+    "NORMS",
+    "check_norm",
+    "image_norm",
+]
 
 Generator = Callable[[torch.Tensor], torch.Tensor]
 
@@ -289,7 +304,45 @@ def _module_device(generator: Any) -> torch.device:
         return torch.device("cpu")
 
 
-def jacobian_spectral_modulus(
+@dataclass(frozen=True, eq=False)
+class JacobianNormEstimate:
+    r"""Spectral norms of a generator's Jacobian at sampled latents: a *lower estimate*, not a modulus.
+
+    ``norms[j]`` approaches :math:`\|J_g(z_j)\|_2` from below (power iteration), and
+    :attr:`lower_estimate`, their maximum, is a lower estimate of
+    :math:`\sup_z \|J_g(z)\|_2`: a steep region that no sample hits is missed
+    entirely (a generator whose true Lipschitz constant is 10001 can show 1.0).  It is
+    deliberately not an :class:`isobound.Modulus`, so no bound can treat it as proven;
+    for a proven modulus use :func:`isobound_torch.certified_modulus` or
+    :func:`isobound_torch.lipschitz_upper_bound`.
+
+    Attributes
+    ----------
+    norms : torch.Tensor
+        float64, ``(n_samples,)``: the estimate at each latent.
+    latents : torch.Tensor
+        The latents ``z_j``, ``(n_samples, latent_dim)``.
+    iterations : int
+        Power-iteration steps per latent.
+    """
+
+    norms: torch.Tensor
+    latents: torch.Tensor
+    iterations: int
+
+    @property
+    def lower_estimate(self) -> float:
+        """The largest sampled norm: a lower estimate of the supremum of ``||J_g||_2``."""
+        return float(self.norms.max())
+
+    def __repr__(self) -> str:
+        return (
+            f"JacobianNormEstimate(lower_estimate={self.lower_estimate!r}, n_samples={self.norms.numel()}, "
+            f"iterations={self.iterations}; a lower estimate, not a certificate)"
+        )
+
+
+def jacobian_norm_estimate(
     generator: Generator,
     latent_dim: int,
     *,
@@ -299,27 +352,30 @@ def jacobian_spectral_modulus(
     batch_size: int = 128,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
-) -> isobound.Lipschitz:
-    r"""Lipschitz modulus ``t * max ||J_g(z)||_2`` over sampled latents.
+) -> JacobianNormEstimate:
+    r"""Lower estimates of the Jacobian spectral norm :math:`\|J_g(z)\|_2` at sampled latents.
 
-    The spectral norm of the Jacobian at each sampled ``z`` comes from
-    power iteration on :math:`J^T J` (Jacobian-vector products by the
-    double-vjp trick and vector-Jacobian products; no full Jacobian).  The maximum over
-    the samples bounds the generator's slope near typical latents; it is an
-    estimate, not a certificate over all of latent space, and power
-    iteration approaches the top singular value from below.  The result
-    carries no failure probability; treat it as the Lipschitz constant you
-    assume.
+    At each of ``n_samples`` latents ``z ~ N(0, I_d)``, power iteration on
+    :math:`J^T J` (Jacobian-vector products by the double-vjp trick and
+    vector-Jacobian products; no full Jacobian) approaches the top singular value
+    from below.  Both the per-sample values and their maximum are therefore *lower*
+    estimates: of :math:`\|J_g(z_j)\|_2`, and of the supremum over latent space, which
+    a sample maximum can miss by any factor.  The result is a
+    :class:`JacobianNormEstimate` record, not a modulus: the bound cannot consume it.
+    A certified (upper) counterpart is :func:`isobound_torch.certified_modulus` (local,
+    per latent) or :func:`isobound_torch.lipschitz_upper_bound` (global).
     """
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
         raise ValueError(f"latent_dim must be a positive integer, got latent_dim={latent_dim!r}")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got n_samples={n_samples!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got iterations={iterations!r}")
     _check_mode(generator)
     dev = torch.device(device) if device is not None else _module_device(generator)
     rng = torch.Generator().manual_seed(seed)
     z_all = torch.randn(n_samples, latent_dim, generator=rng, dtype=dtype).to(dev)
-    best = 0.0
+    norms = []
     for start in range(0, n_samples, batch_size):
         z = z_all[start : start + batch_size]
         v = torch.randn(z.shape, generator=rng, dtype=dtype).to(dev)
@@ -337,7 +393,23 @@ def jacobian_spectral_modulus(
                 (jtjv,) = torch.autograd.grad(out, zz, grad_outputs=jv.detach(), retain_graph=True)
             sigma = torch.linalg.vector_norm(jv.flatten(1), dim=1)
             v = jtjv / torch.linalg.vector_norm(jtjv, dim=1, keepdim=True).clamp_min(1e-30)
-        best = max(best, float(sigma.max()))
-    if best <= 0:
-        raise ValueError("the generator's Jacobian is zero at every sample: it is constant")
-    return isobound.Lipschitz(best)
+        norms.append(sigma.detach().to("cpu", torch.float64))
+    return JacobianNormEstimate(torch.cat(norms), z_all.detach().cpu(), iterations)
+
+
+def jacobian_spectral_modulus(generator: Generator, latent_dim: int, **kwargs: Any) -> JacobianNormEstimate:
+    """Deprecated: renamed :func:`jacobian_norm_estimate`, which returns an estimate record, not a modulus.
+
+    This name used to return ``isobound.Lipschitz(max ||J_g||)`` with failure
+    probability 0, which the bound then treated as proven although it is a lower
+    estimate from sampled points.  It now warns and returns the same
+    :class:`JacobianNormEstimate` as :func:`jacobian_norm_estimate`.
+    """
+    warnings.warn(
+        "jacobian_spectral_modulus is deprecated: its value is a lower estimate, not a modulus; it now returns "
+        "a JacobianNormEstimate (use jacobian_norm_estimate, or certified_modulus / lipschitz_upper_bound for a "
+        "proven modulus)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return jacobian_norm_estimate(generator, latent_dim, **kwargs)
