@@ -86,7 +86,7 @@ def _check_image_size(image_size: int, minimum: int = 4) -> int:
 
 def _scaled(width: int, width_scale: float) -> int:
     """Channel count ``width * width_scale``, at least 1."""
-    return max(1, int(round(width * width_scale)))
+    return max(1, round(width * width_scale))
 
 
 def _check_width_scale(width_scale: float) -> float:
@@ -467,7 +467,9 @@ class VGG(nn.Module):
         return self.head(self.features(x))
 
 
-def vgg(depth: int, in_channels: int = 3, image_size: int = 32, n_classes: int = 10, *, width_scale: float = 1.0) -> VGG:
+def vgg(
+    depth: int, in_channels: int = 3, image_size: int = 32, n_classes: int = 10, *, width_scale: float = 1.0
+) -> VGG:
     """VGG-``depth`` with batch norm (see :class:`VGG`)."""
     return VGG(depth, in_channels, image_size, n_classes, width_scale=width_scale)
 
@@ -571,7 +573,7 @@ class WideResNet(nn.Module):
 
 
 def _upsampling_steps(image_size: int) -> int:
-    steps = int(round(math.log2(image_size / 4))) if image_size >= 4 else -1
+    steps = round(math.log2(image_size / 4)) if image_size >= 4 else -1
     if steps < 0 or 4 * 2**steps != image_size:
         raise ValueError(f"image_size must be 4 times a power of two (4, 8, 16, 32, 64), got {image_size!r}")
     return steps
@@ -617,7 +619,11 @@ class DCGANGenerator(nn.Module):
             nn.ReLU(),
         ]
         for _ in range(max(steps - 1, 0)):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU()]
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(),
+            ]
             width //= 2
         if steps >= 1:
             layers.append(nn.ConvTranspose2d(width, out_channels, 4, 2, 1, bias=False))

@@ -72,7 +72,7 @@ def required_samples(failure_prob: float, confidence: float, n_radii: int = 1) -
     if isinstance(n_radii, bool) or not isinstance(n_radii, int) or n_radii < 1:
         raise ValueError(f"n_radii must be a positive integer, got n_radii={n_radii!r}")
     beta = (1.0 - confidence) / n_radii
-    return int(math.ceil(math.log(beta) / math.log1p(-failure_prob)))
+    return math.ceil(math.log(beta) / math.log1p(-failure_prob))
 
 
 def _check_unit(name: str, value: Any) -> float:

@@ -102,7 +102,7 @@ def test_bad_classifier_name(name: str) -> None:
 
 
 def test_bad_generator_name() -> None:
-    with pytest.raises(ValueError, match="generator name.*'gan'"):
+    with pytest.raises(ValueError, match=r"generator name.*'gan'"):
         m.build_generator("gan", latent_dim=4, out_channels=1, image_size=8)
 
 
