@@ -2,7 +2,9 @@
 
 DeepFool measurements of robustness (unconstrained, in-distribution and
 latent), the generator's modulus of continuity, the constructions of
-Theorems 2 and 3, and the end-to-end experiment (``isobound experiment``).
+Theorems 2 and 3, exact minimal adversarial distances of small ReLU networks
+(:func:`exact_linf_distance`, by mixed-integer programming), and the end-to-end
+experiment (``isobound experiment``).
 Install with ``pip install isobound[torch]``.  This package depends on
 :mod:`isobound`; the core never imports it.
 """
@@ -23,6 +25,7 @@ from .measure import (
     latent_robustness,
     unconstrained_robustness,
 )
+from .exact import ExactResult, exact_distance, exact_l1_distance, exact_linf_distance
 from .experiment import ExperimentConfig, ExperimentResult
 from .experiment import run as run_experiment
 from .smoothness import (
@@ -51,6 +54,10 @@ __all__ = [
     "project_to_latent",
     "theorem2_check",
     "transfer_measurement",
+    "ExactResult",
+    "exact_distance",
+    "exact_linf_distance",
+    "exact_l1_distance",
     "ExperimentConfig",
     "ExperimentResult",
     "run_experiment",
