@@ -110,8 +110,10 @@ STATUSES = ("optimal", "time_limit", "infeasible", "failed")
 
 #: Relative widening of interval and symbolic bounds (float64 rounding).
 _WIDEN = 1e-9
-#: Relative slack taken off the solver's MILP dual bound (its tolerances).
+#: Slack taken off the solver's MILP lower bound (its tolerances), relative to the scaled objective.
 _DUAL_SLACK = 1e-7
+#: The objective is scaled so that the radius of the ball is worth this much.
+_OBJECTIVE_SCALE = 1e4
 #: A point is adversarial when another logit leads by this many ulps of the largest logit.
 _MARGIN_ULPS = 64.0
 #: Largest push across the boundary, relative to the distance (plus this much absolute).
@@ -738,8 +740,11 @@ def _milp(
             cols_ = np.concatenate([nv, s])
             prog.constraints(np.zeros(1), np.full(1, np.inf), (cols_, np.concatenate([np.ones(nv.size), -rho[targets]])[None, :]))
     lb, ub, integer, rl, ru = prog.arrays()
+    # HiGHS also stops at an absolute gap of 1e-6, which scipy does not expose: scale the
+    # objective so that the radius is worth 1e4 and that gap falls to 1e-10 of the radius
+    scale = _OBJECTIVE_SCALE / max(dom.radius, 1e-300)
     c = np.zeros(prog.n_vars)
-    c[nv] = 1.0
+    c[nv] = scale
     remaining = deadline - time.perf_counter()
     if remaining <= 0:
         return _Outcome("time_limit", math.nan, 0.0, None, n_binaries=n_bin + n_sel, message="no time left")
@@ -757,20 +762,32 @@ def _milp(
     dual = getattr(res, "mip_dual_bound", None)
     dual = math.nan if dual is None else float(dual)
     point = None if res.x is None else np.clip(np.asarray(res.x)[xv], dom.lo, dom.hi)
-    value = math.nan if res.x is None else float(res.fun)
+    primal = math.nan if res.x is None else float(res.fun)
     common = dict(n_binaries=n_bin + n_sel, nodes=nodes, solve_time=elapsed, message=message)
-    if res.status == 0:
-        lower = dual if math.isfinite(dual) else value
-        return _Outcome("optimal", value, _slack(min(lower, value)), point, **common)
     if res.status == 2:
         return _Outcome("infeasible", math.nan, min(cap, dom.radius), None, **common)
-    if res.status == 1:
-        return _Outcome("time_limit", value, _slack(dual) if math.isfinite(dual) else 0.0, point, **common)
-    return _Outcome("failed", value, 0.0, point, **common)
+    status = {0: "optimal", 1: "time_limit"}.get(int(res.status), "failed")
+    if status == "failed":
+        return _Outcome("failed", primal / scale, 0.0, point, **common)
+    if status == "optimal" and not math.isfinite(dual) and not integer.any():
+        dual = primal  # no binaries (every neuron stable): an LP, solved to optimality
+    return _Outcome(status, primal / scale, _proven_lower(dual, primal, rel_gap) / scale, point, **common)
 
 
-def _slack(bound: float) -> float:
-    """The solver's dual bound moved down by its tolerance slack (never below 0)."""
+def _proven_lower(dual: float, primal: float, rel_gap: float) -> float:
+    """A lower bound on the optimum from the solver's dual bound and its stopping gap.
+
+    HiGHS prunes nodes whose bound is within its gap (``rel_gap`` relative, ``1e-6``
+    absolute) of the incumbent, and its reported dual bound then comes from the nodes
+    left: it can sit above the optimum by up to that gap.  What the solver does prove
+    is ``optimum >= min(dual, primal - max(1e-6, rel_gap |primal|))``; that, less a
+    slack for its floating-point tolerances, is returned (never below 0).
+    """
+    if not math.isfinite(dual):
+        return 0.0
+    bound = dual
+    if math.isfinite(primal):
+        bound = min(dual, primal - max(1e-6, rel_gap * abs(primal)))
     return max(0.0, bound - _DUAL_SLACK * (1.0 + abs(bound)))
 
 
@@ -844,6 +861,55 @@ def _per_target(
     status = "failed" if failed else "time_limit" if timed_out else "optimal" if best.point is not None else "infeasible"
     return _Outcome(status, best.value, lower, best.point, n_binaries=n_bin, nodes=nodes, solve_time=solve_time,
                     message=best.message)
+
+
+def _polish(net: _Net, dom: _Domain, label: int, point: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """The minimum over the closure of the activation region of ``point``, by one LP.
+
+    On a fixed activation pattern the network is affine, so the program has no big-M
+    constants and the LP solver's tolerances act on well-scaled rows: its optimum is
+    the distance to the boundary within that region, accurate to about ``1e-9``
+    where the big-M program is accurate to about ``1e-6``.  ``None`` if the LP fails.
+    """
+    n = point.size
+    A, c = np.eye(n), np.zeros(n)
+    h = point
+    G_rows, g_rhs = [], []
+    for i in range(net.n_layers - 1):
+        W, b = net.weights[i], net.biases[i]
+        hA, hc = W @ A, W @ c + b
+        h = W @ h + b
+        on = h > 0
+        G_rows.append(np.where(on[:, None], -hA, hA))  # on: h >= 0; off: h <= 0
+        g_rhs.append(np.where(on, hc, -hc))
+        A, c = hA * on[:, None], hc * on
+        h = np.where(on, h, 0.0)
+    FA, Fc = net.weights[-1] @ A, net.weights[-1] @ c + net.biases[-1]
+    F = net.weights[-1] @ h + net.biases[-1]
+    k = int(np.argmax(np.where(np.arange(F.size) == label, -np.inf, F)))
+    G_rows.append(-(FA[k] - FA[label])[None])  # F_k >= F_label
+    g_rhs.append(np.array([Fc[k] - Fc[label]]))
+    G = np.vstack(G_rows)
+    I = np.eye(n)
+    if dom.norm == "linf":
+        m = 1
+        obj = np.r_[np.zeros(n), 1.0]
+        norm_rows = np.vstack([np.hstack([I, -np.ones((n, 1))]), np.hstack([-I, -np.ones((n, 1))])])
+        extra_bounds = [(0.0, dom.radius)]
+    else:
+        m = n
+        obj = np.r_[np.zeros(n), np.ones(n)]
+        norm_rows = np.vstack([np.hstack([I, -I]), np.hstack([-I, -I])])
+        extra_bounds = [(0.0, None)] * n
+    A_ub = np.vstack([np.hstack([G, np.zeros((G.shape[0], m))]), norm_rows])
+    b_ub = np.concatenate(g_rhs + [dom.x0, -dom.x0])
+    res = optimize.linprog(
+        obj, A_ub=A_ub, b_ub=b_ub, bounds=list(zip(dom.lo, dom.hi)) + extra_bounds, method="highs"
+    )
+    if res.status != 0:
+        return None
+    x = np.clip(np.asarray(res.x[:n]), dom.lo, dom.hi)
+    return _norm(x - dom.x0, dom.norm), x
 
 
 # ---------------------------------------------------------------------------------------
@@ -1194,16 +1260,16 @@ def exact_distance(
         raise ValueError(f"x lies outside bounds={box!r}: min {float(x.min())!r}, max {float(x.max())!r}")
     in_shape = tuple(int(s) for s in x.shape[1:])
     n = int(x.shape[0])
-    net = _extract(model, in_shape)
-    if net.weights[-1].shape[0] < 2:
-        raise ValueError(f"model must return logits of shape (batch, K) with K >= 2, got K = {net.weights[-1].shape[0]}")
-    x64 = x.to("cpu", torch.float64).reshape(n, -1).numpy()
-
     with torch.no_grad():
-        logits = model(x) if n else torch.zeros(0, net.weights[-1].shape[0])
+        try:
+            logits = model(x)
+        except RuntimeError as err:
+            raise ValueError(f"model cannot be evaluated on x of shape {tuple(x.shape)}: {err}") from None
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < 2:
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"model must return logits of shape (batch, K) with K >= 2 for a batch of {n}, got {got}")
+    net = _extract(model, in_shape)
+    x64 = x.to("cpu", torch.float64).reshape(n, math.prod(in_shape)).numpy()
     label = logits.argmax(dim=1).cpu().numpy().astype(np.int64)
     checker = _Checker(model, in_shape, label)
     if n:
@@ -1259,8 +1325,14 @@ def exact_distance(
         # a verified adversarial point: the MILP's, pushed across the tie if need be, else the attack's
         witness = None
         if out.point is not None:
-            ref = out.value if math.isfinite(out.value) else radius
-            witness = _witness(checker, i, x0, out.point, norm, box, _MAX_PUSH * (ref + 1e-6))
+            # the optimum of the MILP's activation region, without big-M rounding
+            point, ref = out.point, out.value if math.isfinite(out.value) else radius
+            polished = _polish(net, _Domain.build(x0, radius, norm, box), int(label[i]), out.point)
+            if polished is not None and abs(polished[0] - ref) <= 1e-5 * (1.0 + ref):
+                ref, point = polished
+                if status == "optimal":
+                    distance = ref
+            witness = _witness(checker, i, x0, point, norm, box, _MAX_PUSH * (ref + 1e-6))
         if witness is None and verified:
             witness = min(verified, key=lambda p: _norm(p - x0, norm))
         upper = math.inf if witness is None else _norm(witness - x0, norm)
