@@ -25,7 +25,7 @@ from .measure import (
     latent_robustness,
     unconstrained_robustness,
 )
-from .exact import ExactResult, exact_distance, exact_l1_distance, exact_linf_distance
+from .exact import ExactResult, exact_distance, exact_l1_distance, exact_linf_distance, exact_unsupported
 from .experiment import ExperimentConfig, ExperimentResult
 from .experiment import run as run_experiment
 from .smoothness import (
@@ -58,6 +58,7 @@ __all__ = [
     "exact_distance",
     "exact_linf_distance",
     "exact_l1_distance",
+    "exact_unsupported",
     "ExperimentConfig",
     "ExperimentResult",
     "run_experiment",

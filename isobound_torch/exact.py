@@ -36,7 +36,19 @@ minimum is the optimum of a mixed-integer linear program (MILP):
 The bounds come from interval arithmetic, then symbolic (CROWN-style) linear bounds,
 then, for every neuron still unstable, two linear programs over the LP relaxation of
 the layers below (``tightening="lp"``, the default).  The tighter the bounds, the fewer
-unstable neurons, the smaller the big-M constants and the faster the MILP.
+unstable neurons, the smaller the big-M constants and the faster the MILP.  With
+symbolic or LP tightening, a bisection on the radius of the symbolic bounds also gives,
+per target class, a radius :math:`\rho_k` within which class :math:`k` cannot be
+reached; the program gets :math:`\|x' - x\| \ge \sum_k \rho_k s_k` as a cut (and a
+per-class program is skipped when :math:`\rho_k` exceeds the best distance so far).
+Once solved, one more LP, on the activation region of the MILP's point (where the
+network is affine, so no big-M constant is involved), gives the optimum to about
+``1e-9``, where the big-M program is accurate to the solver's tolerances.
+
+The radius :math:`R` matters: the ball sets the bounds.  In L-infinity it is the
+distance of DeepFool's refined point; in L1 the smallest L1 norm among DeepFool's
+L-infinity and L2 points and a box-aware L1 variant of DeepFool run here (which moves
+the coordinates with the largest gradient first: L1-minimal perturbations are sparse).
 
 Soundness
 ---------
@@ -45,29 +57,41 @@ Soundness
   from its dual multipliers by weak duality (for *any* multipliers of the right sign,
   :math:`\min c^\top x \ge \sum_j \min(r_j l_j, r_j u_j) - \lambda^\top b` with
   :math:`r = c + A^\top \lambda`), so they hold whatever the solver's tolerances.
-* The MILP is solved by HiGHS (``scipy.optimize.milp``) in floating point.  Its dual
-  bound, less a slack of ``1e-7 (1 + d)``, is reported as :attr:`ExactResult.lower_bound`;
-  this relies on the solver's arithmetic and tolerances (primal and dual feasibility
-  ``1e-7``, integrality ``1e-6``), as for every MILP-based verifier, and is not a
-  certificate in exact arithmetic.  Tolerances that *relax* a constraint (a binary at
-  ``1e-6`` instead of 0) only lower the optimum, which is the safe side for a lower bound.
-* The optimum is a boundary point, where the classes tie.  The returned perturbation is
-  never taken on trust: a forward pass of the model itself, in float64, must show
-  another class strictly ahead (by 64 ulps of the largest logit).  When the MILP's point
-  is not (it sits on the tie, up to tolerances), it is pushed across the boundary along
-  the gradient of :math:`F_k - F_\ell`, by the smallest step found that works;
-  :attr:`ExactResult.upper_bound` is the norm of that verified point, so
-  ``lower_bound <= distance <= upper_bound`` with ``upper_bound - lower_bound`` of the
-  order of the solver's gap.
+  A test shows that bounds shrunk below the truth make the answers wrong.
+* The MILP is solved by HiGHS (``scipy.optimize.milp``) in floating point.  HiGHS
+  prunes nodes within its stopping gap of the incumbent (``rel_gap``, and an absolute
+  ``1e-6`` that scipy does not expose; the objective is scaled so that this absolute gap
+  is ``1e-10`` of the radius), so its reported dual bound can exceed the optimum by up to
+  that gap.  :attr:`ExactResult.lower_bound` is therefore
+  :math:`\min(\text{dual}, \text{primal} (1 - \text{rel\_gap}))` less a slack of
+  ``1e-7`` of the radius for the solver's feasibility tolerances.  It relies on the
+  solver's floating-point arithmetic, as for every MILP-based verifier; it is not a
+  certificate in exact arithmetic.  It involves no estimate and no probability: its
+  confidence is 1 in that sense.  Tolerances that *relax* a constraint (a binary at
+  ``1e-6`` instead of 0) only lower the optimum, the safe side for a lower bound.
+* The optimum is a boundary point, where the classes tie: the minimum over the closed
+  set equals the infimum over the adversarial (open) set, and is attained by no
+  adversarial point.  The returned perturbation is never taken on trust: a forward pass
+  of the model itself, in float64, must show another class strictly ahead (by 64 ulps
+  of the largest logit).  When the optimum's point is not (it sits on the tie), it is
+  pushed across the boundary, along the gradient of :math:`F_k - F_\ell` or outwards
+  along itself, by the smallest of a doubling sequence of steps that works (at most
+  ``1e-4`` of the distance); :attr:`ExactResult.upper_bound` is the norm of that
+  verified point.  So ``lower_bound <= d* <= upper_bound``, and where the status is
+  ``"optimal"``, ``lower_bound <= distance <= upper_bound`` with
+  ``upper_bound - lower_bound`` about ``rel_gap * distance``.
 
 Size limit
 ----------
 The cost grows exponentially with the number of unstable neurons in the worst case.
-The digits MLP 64-32-32-10 (64 hidden ReLUs; at the attack's radius typically 10-30 of
-them unstable after LP tightening) takes about a second per input in L-infinity on one
-core (``benchmarks/bench_exact.py``); a few hundred hidden neurons with up to about
-100 unstable ones remain practical.  Beyond that use ``time_limit``: the result then
-carries the proven lower and upper bounds.
+Measured on the digits, L-infinity, one core of a shared 2-core machine
+(``benchmarks/bench_exact.py``, which has the figures): an MLP 64-32-32-10 (64 hidden
+ReLUs, 14-28 unstable at the attack's radius) takes 0.6 s per input (median; 3 s at
+most); 64-64-64-10 (128 ReLUs, up to about 55 unstable) a few seconds; 64-128-128-10
+(256 ReLUs, 60-110 unstable) tens of seconds, with some inputs past a minute.  About 100
+unstable neurons is the practical limit.
+Beyond that use ``time_limit``: the result then carries the proven lower and upper
+bounds (status ``"time_limit"``).
 
 Only sequential networks of :class:`torch.nn.Linear`, :class:`torch.nn.ReLU` and
 :class:`torch.nn.Flatten` layers, optionally behind an affine input normalisation
@@ -95,6 +119,7 @@ from ._validate import model_mode_problem
 __all__ = [
     "ExactResult",
     "exact_distance",
+    "exact_unsupported",
     "exact_linf_distance",
     "exact_l1_distance",
 ]
@@ -1150,6 +1175,30 @@ def _l1_attack(
     out[idx] = np.clip(x0[idx] + s_hi[:, None] * d, lo, hi)
     del rows
     return out
+
+
+def exact_unsupported(model: Any, input_shape: Sequence[int]) -> str | None:
+    """Why :func:`exact_distance` cannot take ``model`` on inputs of shape ``(batch, *input_shape)``, or ``None``.
+
+    Checks the layers only (no forward pass, no solve): a caller can pick the exact
+    oracle where it applies and another lower bound (or none) elsewhere.
+
+    >>> from torch import nn
+    >>> exact_unsupported(nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), (1, 2, 2)) is None
+    True
+    >>> exact_unsupported(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2)), (4,))
+    "exact distances support Flatten, Linear, ReLU and (in front) Normalize layers only; layer '1' is a Tanh"
+    """
+    if not isinstance(model, nn.Module):
+        return f"model must be a torch.nn.Module of Linear/ReLU layers, got {type(model).__name__}"
+    problem = model_mode_problem("model", model)
+    if problem:
+        return problem
+    try:
+        _extract(model, tuple(int(s) for s in input_shape))
+    except (TypeError, ValueError) as err:
+        return str(err)
+    return None
 
 
 def exact_distance(

@@ -517,6 +517,17 @@ def test_bad_input(model: Any, x: Any, options: dict[str, Any], error: type[Exce
         exact_linf_distance(model, x, **options)
 
 
+def test_exact_unsupported_says_why() -> None:
+    from isobound_torch.exact import exact_unsupported
+
+    assert exact_unsupported(MLP(4, 3, (5,)), (1, 2, 2)) is None
+    assert exact_unsupported(MLP(4, 3, (5,)), (5,)) is not None  # wrong input size
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2, 2))
+    assert "layer '0' is a Conv2d" in str(exact_unsupported(conv, (1, 3, 3)))
+    assert "training mode" in str(exact_unsupported(nn.Sequential(nn.Linear(2, 2), nn.Dropout()), (2,)))
+    assert "torch.nn.Module" in str(exact_unsupported(lambda x: x, (2,)))
+
+
 def test_unknown_norm_is_refused() -> None:
     with pytest.raises(ValueError, match=r"norm must be one of 'linf', 'l1', got norm='l2'"):
         exact_distance(nn.Linear(2, 2), torch.zeros(1, 2), norm="l2")
