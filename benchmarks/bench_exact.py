@@ -5,7 +5,7 @@ Setting: an :class:`isobound_torch.models.MLP` with hidden widths (32, 32) train
 pixels in [0, 1]; the first ``--n`` test inputs; box [0, 1]; one thread.
 
 For L-infinity the script solves every input with the default formulation of
-:func:`isobound_torch.exact_linf_distance` (LP-tightened bounds, one program over all
+:func:`isobound_torch.exact_linf_distance` (symbolic bounds, one program over all
 target classes) and, on the first ``--compare-n`` inputs, with the other formulations, in
 the same run and on the same inputs:
 
@@ -40,6 +40,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import datetime as _dt  # noqa: E402
 import platform  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -58,7 +59,7 @@ BOX = (0.0, 1.0)
 HIDDEN = (32, 32)
 #: Issue 9: at least 50 inputs of the 64-32-32-10 MLP in at most 10 minutes.
 TARGET_SECONDS = 600.0
-DEFAULT = ("lp", "single")
+DEFAULT = ("symbolic", "single")
 VARIANTS = [
     ("interval", "per_target"),  # plain
     ("interval", "single"),
@@ -69,7 +70,9 @@ VARIANTS = [
 ]
 
 
-def train_mlp(seed: int = 0, epochs: int = 60, hidden: tuple[int, ...] = HIDDEN) -> tuple[nn.Module, torch.Tensor, float]:
+def train_mlp(
+    seed: int = 0, epochs: int = 60, hidden: tuple[int, ...] = HIDDEN
+) -> tuple[nn.Module, torch.Tensor, float]:
     """A digits MLP (default 64-32-32-10; Adam, batch 64); returns it, the test images and the test accuracy."""
     torch.manual_seed(seed)
     ds = load_digits()
@@ -159,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     out(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
         f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
         f"torch {torch.__version__}; one thread (OMP_NUM_THREADS=1, torch.set_num_threads(1)).  ")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=False, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    except OSError:
+        commit = ""
+    out(f"Code: commit {commit or 'unknown'} (plus any uncommitted changes).  ")
     out(f"Started {started:%Y-%m-%d %H:%M} UTC; load average at start {load_start[0]:.2f} / {load_start[1]:.2f} / "
         f"{load_start[2]:.2f} (1 / 5 / 15 min).  ")
     out(f"Model: MLP 64-32-32-10 (64 hidden ReLUs), test accuracy {acc:.3f}; inputs: the first {args.n} test "
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     default, wall = run(model, x, "linf", *DEFAULT, args.time_limit)
     s = summary(default, wall)
     d_star = default.distance.numpy()
-    out("## L-infinity, all inputs, default formulation (`tightening=\"lp\"`, `formulation=\"single\"`)\n")
+    out("## L-infinity, all inputs, default formulation (`tightening=\"symbolic\"`, `formulation=\"single\"`)\n")
     out("| inputs | total | per input, median | per input, max | unstable neurons, median (max) | nodes | "
         "statuses | max (upper - lower) / d | target: <= 600 s for >= 50 inputs |")
     out("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |")
@@ -227,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             "statuses | max rel. diff. of d |")
         out("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
         l1_ref = None
-        for tightening, formulation in [DEFAULT, ("lp", "per_target"), ("symbolic", "per_target")]:
+        for tightening, formulation in [DEFAULT, ("symbolic", "per_target"), ("lp", "single")]:
             print(f"L1, {tightening} + {formulation}, {k} inputs ...", file=sys.stderr)
             res, wall = run(model, x[:k], "l1", tightening, formulation, args.time_limit)
             s = summary(res, wall)

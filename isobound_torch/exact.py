@@ -33,9 +33,10 @@ minimum is the optimum of a mixed-integer linear program (MILP):
   :math:`F_k - F_\ell` (``formulation="per_target"`` solves one program per class
   instead, each with the best distance so far as a cut-off).
 
-The bounds come from interval arithmetic, then symbolic (CROWN-style) linear bounds,
-then, for every neuron still unstable, two linear programs over the LP relaxation of
-the layers below (``tightening="lp"``, the default).  The tighter the bounds, the fewer
+The bounds come from interval arithmetic, then symbolic (CROWN-style) linear bounds
+(``tightening="symbolic"``, the default), and optionally, for every neuron still
+unstable, two linear programs over the LP relaxation of the layers below
+(``tightening="lp"``).  The tighter the bounds, the fewer
 unstable neurons, the smaller the big-M constants and the faster the MILP.  With
 symbolic or LP tightening, a bisection on the radius of the symbolic bounds also gives,
 per target class, a radius :math:`\rho_k` within which class :math:`k` cannot be
@@ -427,8 +428,9 @@ def _interval(W: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> t
     return Wp @ lo + Wn @ hi + b, Wp @ hi + Wn @ lo + b
 
 
-def _relu_lines(l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Linear bounds ``s_lo h <= relu(h) <= s_up h + t_up`` for ``l <= h <= u`` (CROWN's choice below)."""
+def _relu_lines(lo: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear bounds ``s_lo h <= relu(h) <= s_up h + t_up`` for ``lo <= h <= up`` (CROWN's choice below)."""
+    l, u = lo, up  # noqa: E741
     active, dead = l >= 0, u <= 0
     unstable = ~(active | dead)
     denom = np.where(unstable, u - l, 1.0)
@@ -560,7 +562,7 @@ def _encode_layers(
     for i in range(n_layers):
         W = net.weights[i][:, cols]
         b = net.biases[i]
-        l, u = pre[i]
+        l, u = pre[i]  # noqa: E741
         active = np.flatnonzero(l >= 0)
         unstable = np.flatnonzero((l < 0) & (u > 0))
         a_act = prog.variables(np.maximum(l[active], 0), u[active])
@@ -762,8 +764,8 @@ def _milp(
         # d_r >= L_r (1 - s_r)
         prog.constraints(big - e[targets], np.full(targets.size, np.inf), (var, D[targets]), (s, big))
         if (rho[targets] > floor).any():  # ||x' - x|| >= sum_r rho_r s_r
-            cols_ = np.concatenate([nv, s])
-            prog.constraints(np.zeros(1), np.full(1, np.inf), (cols_, np.concatenate([np.ones(nv.size), -rho[targets]])[None, :]))
+            coef = np.concatenate([np.ones(nv.size), -rho[targets]])[None, :]
+            prog.constraints(np.zeros(1), np.full(1, np.inf), (np.concatenate([nv, s]), coef))
     lb, ub, integer, rl, ru = prog.arrays()
     # HiGHS also stops at an absolute gap of 1e-6, which scipy does not expose: scale the
     # objective so that the radius is worth 1e4 and that gap falls to 1e-10 of the radius
@@ -833,7 +835,7 @@ def _solve(
     dom = _Domain.build(x0, radius, norm, box)
     C, _ = _difference_matrix(net.weights[-1].shape[0], label)
     pre, (dlo, dhi) = _bounds(net, dom, C, tightening, deadline)
-    n_unstable = int(sum(int(((l < 0) & (u > 0)).sum()) for l, u in pre))
+    n_unstable = int(sum(int(((lo < 0) & (up > 0)).sum()) for lo, up in pre))
     reach = np.flatnonzero(dhi >= 0)
     rho = np.zeros(C.shape[0])
     if tightening != "interval" and reach.size:
@@ -883,7 +885,10 @@ def _per_target(
     lower = min(lowers) if lowers else radius
     if best.point is not None:
         lower = min(lower, best.value)
-    status = "failed" if failed else "time_limit" if timed_out else "optimal" if best.point is not None else "infeasible"
+    if failed or timed_out:
+        status = "failed" if failed else "time_limit"
+    else:
+        status = "optimal" if best.point is not None else "infeasible"
     return _Outcome(status, best.value, lower, best.point, n_binaries=n_bin, nodes=nodes, solve_time=solve_time,
                     message=best.message)
 
@@ -915,16 +920,16 @@ def _polish(net: _Net, dom: _Domain, label: int, point: np.ndarray) -> tuple[flo
     G_rows.append(-(FA[k] - FA[label])[None])  # F_k >= F_label
     g_rhs.append(np.array([Fc[k] - Fc[label]]))
     G = np.vstack(G_rows)
-    I = np.eye(n)
+    eye = np.eye(n)
     if dom.norm == "linf":
         m = 1
         obj = np.r_[np.zeros(n), 1.0]
-        norm_rows = np.vstack([np.hstack([I, -np.ones((n, 1))]), np.hstack([-I, -np.ones((n, 1))])])
+        norm_rows = np.vstack([np.hstack([eye, -np.ones((n, 1))]), np.hstack([-eye, -np.ones((n, 1))])])
         extra_bounds = [(0.0, dom.radius)]
     else:
         m = n
         obj = np.r_[np.zeros(n), np.ones(n)]
-        norm_rows = np.vstack([np.hstack([I, -I]), np.hstack([-I, -I])])
+        norm_rows = np.vstack([np.hstack([eye, -eye]), np.hstack([-eye, -eye])])
         extra_bounds = [(0.0, None)] * n
     A_ub = np.vstack([np.hstack([G, np.zeros((G.shape[0], m))]), norm_rows])
     b_ub = np.concatenate(g_rhs + [dom.x0, -dom.x0])
@@ -1121,7 +1126,6 @@ def _l1_attack(
     lo = -np.inf if box is None else box[0]
     hi = np.inf if box is None else box[1]
     cur = x0.copy()
-    rows = np.arange(m)
     done = np.zeros(m, dtype=bool)
     for _ in range(max_iter):
         active = np.flatnonzero(~done)
@@ -1173,7 +1177,6 @@ def _l1_attack(
         adv = net.forward(x0[idx] + mid[:, None] * d).argmax(axis=1) != label[idx]
         s_hi, s_lo = np.where(adv, mid, s_hi), np.where(adv, s_lo, mid)
     out[idx] = np.clip(x0[idx] + s_hi[:, None] * d, lo, hi)
-    del rows
     return out
 
 
@@ -1210,7 +1213,7 @@ def exact_distance(
     max_radius: float | None = None,
     time_limit: float = 60.0,
     rel_gap: float = 1e-6,
-    tightening: str = "lp",
+    tightening: str = "symbolic",
     formulation: str = "single",
     attack: bool = True,
 ) -> ExactResult:
@@ -1245,9 +1248,11 @@ def exact_distance(
     rel_gap : float
         HiGHS's relative optimality gap, ``>= 0`` (HiGHS also stops at an absolute
         gap of ``1e-6``).
-    tightening : {"lp", "symbolic", "interval"}
+    tightening : {"symbolic", "lp", "interval"}
         Bounds on the pre-activations: interval arithmetic; plus symbolic
-        (CROWN-style) linear bounds; plus two LPs per neuron still unstable.
+        (CROWN-style) linear bounds and the per-class radius cuts (the default); plus
+        two LPs per neuron still unstable.  On the digits MLPs the LPs cost more than
+        the one or two neurons they make stable save (``benchmarks/bench_exact.py``).
     formulation : {"single", "per_target"}
         One program with a binary selector of the target class, or one program per
         reachable class.
@@ -1445,7 +1450,7 @@ def exact_linf_distance(
     max_radius: float | None = None,
     time_limit: float = 60.0,
     rel_gap: float = 1e-6,
-    tightening: str = "lp",
+    tightening: str = "symbolic",
     formulation: str = "single",
     attack: bool = True,
 ) -> ExactResult:
@@ -1486,7 +1491,7 @@ def exact_l1_distance(
     max_radius: float | None = None,
     time_limit: float = 60.0,
     rel_gap: float = 1e-6,
-    tightening: str = "lp",
+    tightening: str = "symbolic",
     formulation: str = "single",
     attack: bool = True,
 ) -> ExactResult:

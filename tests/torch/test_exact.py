@@ -236,13 +236,13 @@ def _region_lp(
         h = np.concatenate(rhs_ub + [[Fc[k] - Fc[lab]]])
         if norm == "linf":  # variables (x', t)
             G2 = np.hstack([G, np.zeros((G.shape[0], 1))])
-            I = np.eye(n)
+            I = np.eye(n)  # noqa: E741
             G2 = np.vstack([G2, np.hstack([I, -np.ones((n, 1))]), np.hstack([-I, -np.ones((n, 1))])])
             h2 = np.concatenate([h, x, -x])
             cost = np.r_[np.zeros(n), 1.0]
             bnds = [box] * n + [(0, None)]
         else:  # variables (x', e)
-            I = np.eye(n)
+            I = np.eye(n)  # noqa: E741
             G2 = np.vstack([np.hstack([G, np.zeros((G.shape[0], n))]), np.hstack([I, -I]), np.hstack([-I, -I])])
             h2 = np.concatenate([h, x, -x])
             cost = np.r_[np.zeros(n), np.ones(n)]
@@ -377,7 +377,7 @@ def test_formulations_and_tightenings_agree(
     model, x = digits_mlp
     ref = digits_exact.distance.numpy()[:3]
     unstable = {}
-    for tightening, formulation in [("interval", "per_target"), ("symbolic", "single"), ("lp", "per_target")]:
+    for tightening, formulation in [("interval", "per_target"), ("symbolic", "per_target"), ("lp", "single")]:
         res = exact_linf_distance(model, x[:3], bounds=(0, 1), tightening=tightening, formulation=formulation)
         np.testing.assert_allclose(res.distance.numpy(), ref, rtol=2e-6)
         unstable[tightening] = res.n_unstable.numpy()
