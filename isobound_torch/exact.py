@@ -85,12 +85,13 @@ Soundness
 Size limit
 ----------
 The cost grows exponentially with the number of unstable neurons in the worst case.
-Measured on the digits, L-infinity, one core of a shared 2-core machine
-(``benchmarks/bench_exact.py``, which has the figures): an MLP 64-32-32-10 (64 hidden
-ReLUs, 14-28 unstable at the attack's radius) takes 0.6 s per input (median; 3 s at
-most); 64-64-64-10 (128 ReLUs, up to about 55 unstable) a few seconds; 64-128-128-10
-(256 ReLUs, 60-110 unstable) tens of seconds, with some inputs past a minute.  About 100
-unstable neurons is the practical limit.
+Measured on the digits, L-infinity, one thread on a shared 2-core machine
+(``benchmarks/bench_exact.py``, which has the figures; two hidden layers of width w,
+time limit 60 s): w = 32 (64 hidden ReLUs, 12-28 unstable at the attack's radius) takes
+0.7 s per input (median; 3 s at most over 50 inputs); w = 64 (128 ReLUs, up to about 50
+unstable) 3 s (7 s at most); w = 128 (256 ReLUs, 80-100 unstable) about a minute, some
+inputs past it; w = 256 (512 ReLUs, about 190 unstable) finishes none within a minute.
+About 100 unstable neurons is the practical limit.
 Beyond that use ``time_limit``: the result then carries the proven lower and upper
 bounds (status ``"time_limit"``).
 
@@ -798,7 +799,9 @@ def _milp(
         return _Outcome("failed", primal / scale, 0.0, point, **common)
     if status == "optimal" and not math.isfinite(dual) and not integer.any():
         dual = primal  # no binaries (every neuron stable): an LP, solved to optimality
-    return _Outcome(status, primal / scale, _proven_lower(dual, primal, rel_gap) / scale, point, **common)
+    # the class radii prove the floor by themselves (the solver may report no bound at a time limit)
+    lower = max(floor, _proven_lower(dual, primal, rel_gap) / scale)
+    return _Outcome(status, primal / scale, lower, point, **common)
 
 
 def _proven_lower(dual: float, primal: float, rel_gap: float) -> float:
