@@ -37,23 +37,23 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import datetime as _dt  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
+import argparse
+import datetime as _dt
+import platform
+import subprocess
+import sys
+import time
+from collections import Counter
 
-import numpy as np  # noqa: E402
-import scipy  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np
+import scipy
+import torch
+from torch import nn
 
-from isobound_torch import DeepFool  # noqa: E402
-from isobound_torch.data import load_digits  # noqa: E402
-from isobound_torch.exact import ExactResult, exact_distance  # noqa: E402
-from isobound_torch.models import MLP  # noqa: E402
+from isobound_torch import DeepFool
+from isobound_torch.data import load_digits
+from isobound_torch.exact import ExactResult, exact_distance
+from isobound_torch.models import MLP
 
 BOX = (0.0, 1.0)
 HIDDEN = (32, 32)

@@ -16,6 +16,14 @@ from .constructions import (
     theorem2_check,
     transfer_measurement,
 )
+from .exact import (
+    ExactResult,
+    exact_certified_radius,
+    exact_distance,
+    exact_l1_distance,
+    exact_linf_distance,
+    exact_unsupported,
+)
 from .measure import (
     BoundInputs,
     RobustnessResult,
@@ -25,7 +33,6 @@ from .measure import (
     latent_robustness,
     unconstrained_robustness,
 )
-from .exact import ExactResult, exact_distance, exact_l1_distance, exact_linf_distance, exact_unsupported
 from .experiment import ExperimentConfig, ExperimentResult
 from .experiment import run as run_experiment
 from .smoothness import (
@@ -59,6 +66,7 @@ __all__ = [
     "exact_linf_distance",
     "exact_l1_distance",
     "exact_unsupported",
+    "exact_certified_radius",
     "ExperimentConfig",
     "ExperimentResult",
     "run_experiment",

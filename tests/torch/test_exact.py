@@ -34,6 +34,7 @@ from isobound_torch.exact import (  # noqa: E402
     FORMULATIONS,
     TIGHTENINGS,
     ExactResult,
+    exact_certified_radius,
     exact_distance,
     exact_l1_distance,
     exact_linf_distance,
@@ -55,7 +56,7 @@ def linear(W: np.ndarray, b: np.ndarray) -> nn.Linear:
 def relu_net(sizes: list[int], seed: int) -> nn.Sequential:
     gen = torch.Generator().manual_seed(seed)
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         W = torch.randn(b, a, generator=gen, dtype=F64) / math.sqrt(a)
         c = 0.3 * torch.randn(b, generator=gen, dtype=F64)
         layers.append(linear(W.numpy(), c.numpy()))
@@ -90,7 +91,7 @@ def affine_linf_in_box(W: np.ndarray, b: np.ndarray, x: np.ndarray, lo: float, h
         g, c = g[order], c[order]
         t_prev, gain_prev = 0.0, 0.0
         slope = g.sum()
-        for gi, ci in zip(g, c):
+        for gi, ci in zip(g, c, strict=True):
             gain_at = gain_prev + slope * (ci - t_prev)
             if gain_at >= gap and slope > 0:
                 best = min(best, t_prev + (gap - gain_prev) / slope)
@@ -232,17 +233,17 @@ def _region_lp(
         if k == lab:
             continue
         # F_k - F_lab >= 0  ->  -(FA_k - FA_lab) x <= Fc_k - Fc_lab
-        G = np.vstack(rows_ub + [-(FA[k] - FA[lab])[None]])
-        h = np.concatenate(rhs_ub + [[Fc[k] - Fc[lab]]])
+        G = np.vstack([*rows_ub, -(FA[k] - FA[lab])[None]])
+        h = np.concatenate([*rhs_ub, [Fc[k] - Fc[lab]]])
         if norm == "linf":  # variables (x', t)
             G2 = np.hstack([G, np.zeros((G.shape[0], 1))])
-            I = np.eye(n)  # noqa: E741
+            I = np.eye(n)
             G2 = np.vstack([G2, np.hstack([I, -np.ones((n, 1))]), np.hstack([-I, -np.ones((n, 1))])])
             h2 = np.concatenate([h, x, -x])
             cost = np.r_[np.zeros(n), 1.0]
             bnds = [box] * n + [(0, None)]
         else:  # variables (x', e)
-            I = np.eye(n)  # noqa: E741
+            I = np.eye(n)
             G2 = np.vstack([np.hstack([G, np.zeros((G.shape[0], n))]), np.hstack([I, -I]), np.hstack([-I, -I])])
             h2 = np.concatenate([h, x, -x])
             cost = np.r_[np.zeros(n), np.ones(n)]
@@ -437,6 +438,32 @@ def test_model_is_left_alone(digits_mlp: tuple[nn.Module, torch.Tensor]) -> None
     assert all(torch.equal(before[k], after[k]) and after[k].dtype == torch.float32 for k in before)
     assert all(p.grad is None for p in model.parameters())
     assert not model.training
+
+
+def test_certified_radius_is_the_proven_lower_bound(
+    digits_mlp: tuple[nn.Module, torch.Tensor], digits_exact: ExactResult
+) -> None:
+    """The certified-radius interface: float64 (B,) lower bounds, exact where solved, sound at a time limit."""
+    model, x = digits_mlp
+    r = exact_certified_radius(model, x[:3], bounds=(0, 1))
+    assert r.dtype == F64 and r.shape == (3,) and r.device == x.device
+    exact = digits_exact.distance.numpy()[:3]
+    # solved to optimality: the exact value, to the solver's gap, and never above it
+    assert np.all(r.numpy() <= exact) and np.all(r.numpy() >= exact * (1 - 1e-5))
+    # the ball of that radius keeps the label, on the segment towards the nearest adversarial
+    # point, which crosses the boundary just past it (a radius 1e-4 too large fails here)
+    t = torch.linspace(0, 1, 101, dtype=F64)[:, None]
+    with torch.no_grad():
+        m64 = _double(model)
+        for i in range(3):
+            step = digits_exact.perturbation[i].reshape(1, -1) * float(r[i]) / float(digits_exact.upper_bound[i])
+            pts = x[i].double().reshape(1, -1) + (1 - 1e-9) * t * step
+            assert bool((m64(pts).argmax(dim=1) == int(digits_exact.label[i])).all())
+    # a time limit hit: the proven part only, still below the exact value, 0 at worst
+    quick = exact_certified_radius(model, x, bounds=(0, 1), time_limit=1e-3)
+    assert np.all(quick.numpy() >= 0) and np.all(quick.numpy() <= digits_exact.distance.numpy())
+    with pytest.raises(ValueError, match=r"norm must be one of 'linf', 'l1', got norm='l2'"):
+        exact_certified_radius(model, x[:1], norm="l2")
 
 
 # ---------------------------------------------------------------- layers accepted
