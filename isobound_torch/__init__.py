@@ -24,6 +24,8 @@ from .exact import (
     exact_linf_distance,
     exact_unsupported,
 )
+from .experiment import ExperimentConfig, ExperimentResult
+from .experiment import run as run_experiment
 from .measure import (
     BoundInputs,
     RobustnessResult,
@@ -33,8 +35,6 @@ from .measure import (
     latent_robustness,
     unconstrained_robustness,
 )
-from .experiment import ExperimentConfig, ExperimentResult
-from .experiment import run as run_experiment
 from .smoothness import (
     estimate_modulus,
     jacobian_spectral_modulus,
@@ -43,31 +43,31 @@ from .smoothness import (
 )
 
 __all__ = [
+    "BoundInputs",
     "DeepFool",
     "DeepFoolResult",
-    "refine_perturbations",
-    "unconstrained_robustness",
-    "latent_robustness",
-    "in_distribution_robustness",
-    "class_proportions",
-    "bound_inputs",
-    "BoundInputs",
-    "RobustnessResult",
-    "estimate_modulus",
-    "jacobian_spectral_modulus",
-    "local_sup",
-    "required_samples",
-    "ProjectionClassifier",
-    "project_to_latent",
-    "theorem2_check",
-    "transfer_measurement",
     "ExactResult",
-    "exact_distance",
-    "exact_linf_distance",
-    "exact_l1_distance",
-    "exact_unsupported",
-    "exact_certified_radius",
     "ExperimentConfig",
     "ExperimentResult",
+    "ProjectionClassifier",
+    "RobustnessResult",
+    "bound_inputs",
+    "class_proportions",
+    "estimate_modulus",
+    "exact_certified_radius",
+    "exact_distance",
+    "exact_l1_distance",
+    "exact_linf_distance",
+    "exact_unsupported",
+    "in_distribution_robustness",
+    "jacobian_spectral_modulus",
+    "latent_robustness",
+    "local_sup",
+    "project_to_latent",
+    "refine_perturbations",
+    "required_samples",
     "run_experiment",
+    "theorem2_check",
+    "transfer_measurement",
+    "unconstrained_robustness",
 ]

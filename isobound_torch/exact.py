@@ -120,11 +120,11 @@ from ._validate import model_mode_problem
 
 __all__ = [
     "ExactResult",
-    "exact_distance",
-    "exact_unsupported",
-    "exact_linf_distance",
-    "exact_l1_distance",
     "exact_certified_radius",
+    "exact_distance",
+    "exact_l1_distance",
+    "exact_linf_distance",
+    "exact_unsupported",
 ]
 
 #: Norms offered (L2 is not a linear objective).

@@ -25,12 +25,13 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-from isobound_torch import DeepFool  # noqa: E402
-from isobound_torch.exact import (  # noqa: E402
+from isobound_torch import DeepFool
+from isobound_torch.exact import (
     FORMULATIONS,
     TIGHTENINGS,
     ExactResult,
@@ -39,7 +40,7 @@ from isobound_torch.exact import (  # noqa: E402
     exact_l1_distance,
     exact_linf_distance,
 )
-from isobound_torch.models import MLP, Normalize  # noqa: E402
+from isobound_torch.models import MLP, Normalize
 
 F64 = torch.float64
 
