@@ -46,6 +46,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import scipy
@@ -107,7 +108,7 @@ def name_of(tightening: str, formulation: str) -> str:
     return tag
 
 
-def summary(res: ExactResult, wall: float, cpu: float) -> dict[str, object]:
+def summary(res: ExactResult, wall: float, cpu: float) -> dict[str, Any]:
     t = res.time.numpy()
     return {
         "n": len(res),

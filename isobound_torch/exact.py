@@ -399,10 +399,12 @@ class _Domain:
     def maximum(self, A: np.ndarray, c: np.ndarray) -> np.ndarray:
         """``max A x' + c`` over the domain, row by row (exact)."""
         if self.norm == "linf":
-            return np.maximum(A, 0) @ self.hi + np.minimum(A, 0) @ self.lo + c
+            box_max: np.ndarray = np.maximum(A, 0) @ self.hi + np.minimum(A, 0) @ self.lo + c
+            return box_max
         up, down = self.hi - self.x0, self.x0 - self.lo
         cap = np.where(A > 0, up, down)
-        return A @ self.x0 + c + _knapsack(np.abs(A), cap, self.radius)
+        ball_max: np.ndarray = A @ self.x0 + c + _knapsack(np.abs(A), cap, self.radius)
+        return ball_max
 
     def minimum(self, A: np.ndarray, c: np.ndarray) -> np.ndarray:
         return -self.maximum(-A, -c)
@@ -925,6 +927,7 @@ def _polish(net: _Net, dom: _Domain, label: int, point: np.ndarray) -> tuple[flo
     g_rhs.append(np.array([Fc[k] - Fc[label]]))
     G = np.vstack(G_rows)
     eye = np.eye(n)
+    extra_bounds: list[tuple[float, float | None]]
     if dom.norm == "linf":
         m = 1
         obj = np.r_[np.zeros(n), 1.0]
@@ -1038,7 +1041,8 @@ def _witness(
     if not ok.size:
         return None
     dist = np.abs(pts[ok] - x0).max(axis=1) if norm == "linf" else np.abs(pts[ok] - x0).sum(axis=1)
-    return pts[ok[int(np.argmin(dist))]]
+    nearest: np.ndarray = pts[ok[int(np.argmin(dist))]]
+    return nearest
 
 
 # ---------------------------------------------------------------------------------------
@@ -1198,7 +1202,7 @@ def exact_unsupported(model: Any, input_shape: Sequence[int]) -> str | None:
     """
     if not isinstance(model, nn.Module):
         return f"model must be a torch.nn.Module of Linear/ReLU layers, got {type(model).__name__}"
-    problem = model_mode_problem("model", model)
+    problem: str | None = model_mode_problem("model", model)
     if problem:
         return problem
     try:
