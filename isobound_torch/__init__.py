@@ -2,14 +2,17 @@
 
 DeepFool measurements of robustness (unconstrained, in-distribution and
 latent), the generator's modulus of continuity (estimated by ascent, or
-certified by bound propagation), certified radii of classifiers, the
-constructions of Theorems 2 and 3, the end-to-end experiment
+certified by bound propagation), certified radii of classifiers, exact
+minimal adversarial distances of small ReLU networks (:func:`exact_linf_distance`,
+by mixed-integer programming), the constructions of Theorems 2 and 3, the
+end-to-end experiment
 (``isobound experiment``) and :func:`evaluate` for your own generator and
 classifiers (``isobound evaluate``).
 Install with ``pip install isobound[torch]``.  This package depends on
 :mod:`isobound`; the core never imports it.
 """
 
+from ._evaluate import UniformLatents, evaluate
 from .attacks import DeepFool, DeepFoolResult, refine_perturbations
 from .certify import (
     UnsupportedModuleError,
@@ -24,6 +27,17 @@ from .constructions import (
     theorem2_check,
     transfer_measurement,
 )
+from .exact import (
+    ExactResult,
+    exact_certified_radius,
+    exact_distance,
+    exact_l1_distance,
+    exact_linf_distance,
+    exact_unsupported,
+)
+from .experiment import ExperimentConfig, ExperimentResult
+from .experiment import run as run_experiment
+from .experiment.evaluation import EvaluationResult
 from .measure import (
     BoundInputs,
     RobustnessResult,
@@ -33,10 +47,6 @@ from .measure import (
     latent_robustness,
     unconstrained_robustness,
 )
-from .experiment import ExperimentConfig, ExperimentResult
-from .experiment import run as run_experiment
-from .experiment.evaluation import EvaluationResult
-from ._evaluate import UniformLatents, evaluate
 from .smoothness import (
     JacobianNormEstimate,
     estimate_modulus,
@@ -72,6 +82,12 @@ __all__ = [
     "project_to_latent",
     "theorem2_check",
     "transfer_measurement",
+    "exact_distance",
+    "exact_linf_distance",
+    "exact_l1_distance",
+    "exact_certified_radius",
+    "exact_unsupported",
+    "ExactResult",
     "ExperimentConfig",
     "ExperimentResult",
     "run_experiment",
