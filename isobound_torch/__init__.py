@@ -1,13 +1,22 @@
 """isobound_torch: the empirical side of isobound, in PyTorch.
 
-DeepFool measurements of robustness (unconstrained, in-distribution and
+DeepFool (and minimal-norm attacks: FMN, DDN, their best) measurements of robustness (unconstrained, in-distribution and
 latent), the generator's modulus of continuity, the constructions of
 Theorems 2 and 3, and the end-to-end experiment (``isobound experiment``).
 Install with ``pip install isobound[torch]``.  This package depends on
 :mod:`isobound`; the core never imports it.
 """
 
-from .attacks import DeepFool, DeepFoolResult, refine_perturbations
+from .attacks import (
+    DDN,
+    FMN,
+    AttackResult,
+    BestOf,
+    DeepFool,
+    DeepFoolResult,
+    make_attack,
+    refine_perturbations,
+)
 from .constructions import (
     ProjectionClassifier,
     project_to_latent,
@@ -36,6 +45,11 @@ __all__ = [
     "DeepFool",
     "DeepFoolResult",
     "refine_perturbations",
+    "FMN",
+    "DDN",
+    "BestOf",
+    "AttackResult",
+    "make_attack",
     "unconstrained_robustness",
     "latent_robustness",
     "in_distribution_robustness",

@@ -25,6 +25,7 @@ __all__ = [
     "check_int",
     "check_nonnegative",
     "check_open_probability",
+    "check_positive",
     "check_tensor",
     "model_mode_problem",
 ]
@@ -90,6 +91,14 @@ def check_nonnegative(name: str, value: Any) -> float:
     x = _real(name, value)
     if not math.isfinite(x) or x < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+    return x
+
+
+def check_positive(name: str, value: Any) -> float:
+    """``float(value)`` if it is finite and ``> 0``."""
+    x = _real(name, value)
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {name}={value!r}")
     return x
 
 

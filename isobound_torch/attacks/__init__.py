@@ -14,12 +14,22 @@ left on the model, batched, following the input's device and dtype.
 """
 
 from ._base import AttackResult
+from ._bestof import BestOf, BestOfResult
 from ._deepfool import MIN_STEP, DeepFool, DeepFoolResult, refine_perturbations
+from ._minnorm import DDN, FMN, project_to_ball
+from ._registry import ATTACK_NAMES, make_attack
 
 __all__ = [
+    "ATTACK_NAMES",
     "AttackResult",
+    "BestOf",
+    "BestOfResult",
+    "DDN",
+    "FMN",
     "DeepFool",
     "DeepFoolResult",
     "MIN_STEP",
+    "make_attack",
+    "project_to_ball",
     "refine_perturbations",
 ]
