@@ -113,7 +113,7 @@ class AttackResult:
 
 def norms(v: torch.Tensor, p: str) -> torch.Tensor:
     """L2 or L-infinity norm of each sample of ``v`` (batch first)."""
-    flat = v.reshape(v.shape[0], -1)
+    flat = v.flatten(1)
     if p == "l2":
         return flat.norm(dim=1)
     return flat.abs().amax(dim=1) if flat.shape[1] else flat.sum(dim=1)
@@ -121,7 +121,7 @@ def norms(v: torch.Tensor, p: str) -> torch.Tensor:
 
 def dual_norms(v: torch.Tensor, p: str) -> torch.Tensor:
     """The dual norm of each sample of ``v``: L2 for L2, L1 for L-infinity."""
-    flat = v.reshape(v.shape[0], -1)
+    flat = v.flatten(1)
     return flat.norm(dim=1) if p == "l2" else flat.abs().sum(dim=1)
 
 

@@ -29,13 +29,14 @@ closer.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_choice, check_int, check_nonnegative, check_open_probability, check_positive, check_tensor
+from .._validate import ArgumentTypeError, check_choice, check_int, check_nonnegative, check_open_probability, check_positive, check_tensor
 from ._base import (
     NONFINITE,
     AttackResult,
@@ -44,7 +45,6 @@ from ._base import (
     check_later_logits,
     check_logits,
     check_norm,
-    clip,
     counts,
     dual_norms,
     expand,
@@ -124,6 +124,7 @@ class _MinNormAttack:
         alpha_final: float | None,
         bounds: Any,
         on_nonfinite: str,
+        init_attack: Any = None,
         norms_allowed: tuple[str, ...] = ("l2", "linf"),
     ) -> None:
         self.norm = check_norm(norm, norms_allowed)
@@ -134,9 +135,22 @@ class _MinNormAttack:
             raise ValueError(f"alpha_final must be <= alpha={self.alpha!r}, got alpha_final={alpha_final!r}")
         self.bounds = bounds_pair(bounds)
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, NONFINITE)
+        if init_attack is not None:
+            if not callable(init_attack) or not hasattr(init_attack, "norm") or not hasattr(init_attack, "bounds"):
+                raise ArgumentTypeError(
+                    f"init_attack must be None or an attack (callable with norm and bounds), got {init_attack!r}"
+                )
+            if init_attack.norm != self.norm or init_attack.bounds != self.bounds:
+                raise ValueError(
+                    f"init_attack must use norm={self.norm!r} and bounds={self.bounds!r}, "
+                    f"got norm={init_attack.norm!r} and bounds={init_attack.bounds!r}"
+                )
+        self.init_attack = init_attack
 
     # -------------------------------------------------------------- subclass hooks
-    def _loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    _targets: int | None = None
+
+    def _loss(self, logits: torch.Tensor, label: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
     def _first_eps(self, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -170,6 +184,10 @@ class _MinNormAttack:
             example another attack's adversarial examples; the search starts
             from them instead of from ``x``.  The first iterate is evaluated like
             every other one: an adversarial starting point counts as found.
+            Without ``init``, an ``init_attack`` given to the constructor is run
+            first and its successful adversarial examples are the starting
+            points (the clean inputs elsewhere); its cost is included in
+            ``forwards`` and ``backwards``.
 
         Returns
         -------
@@ -192,7 +210,7 @@ class _MinNormAttack:
             or gradients mid-attack with ``on_nonfinite="raise"``.
         """
         x0 = prepare(model, x, self.bounds)
-        delta0 = None
+        start_pts = None
         if init is not None:
             start = check_tensor("init", init, min_dim=2).detach()
             if tuple(start.shape) != tuple(x0.shape):
@@ -204,127 +222,213 @@ class _MinNormAttack:
                         f"init lies outside bounds={self.bounds!r}: min {float(start.min())!r}, "
                         f"max {float(start.max())!r}"
                     )
-            delta0 = start.to(device=x0.device, dtype=x0.dtype) - x0
+            start_pts = start.to(device=x0.device, dtype=x0.dtype)
+        before = None
+        if start_pts is None and self.init_attack is not None:
+            before = self.init_attack(model, x0)
+            start_pts = torch.where(expand(before.success, x0), before.adversarial.detach().to(x0.dtype), x0)
         with torch.inference_mode(False), torch.enable_grad():
             x0 = x0.clone()  # a normal tensor even if x came from inference mode
-            return self._run(model, x0, torch.zeros_like(x0) if delta0 is None else delta0.clone(), delta0 is not None)
+            first = x0.clone() if start_pts is None else start_pts.clone()
+            clean = None
+            if x0.shape[0] and (start_pts is not None or self._targets is not None):
+                # the label is the prediction at the clean input, not at a starting point
+                with torch.no_grad():
+                    clean = check_logits(model(x0), x0.shape[0]).detach()
+            if clean is not None and self._targets is not None:
+                res = self._run_targets(model, x0, first, clean, self._targets)
+            else:
+                res = self._run(model, x0, first, clean, None)
+        extra_f = int(clean is not None)
+        if before is not None or extra_f:
+            res = dataclasses.replace(
+                res,
+                forwards=res.forwards + extra_f + (0 if before is None else before.forwards),
+                backwards=res.backwards + (0 if before is None else before.backwards),
+            )
+        return res
 
     def attack(self, model: Model, x: torch.Tensor, *, init: torch.Tensor | None = None) -> AttackResult:
         """Same as calling the attack."""
         return self(model, x, init=init)
 
     # -------------------------------------------------------------- the loop
-    def _run(self, model: Model, x0: torch.Tensor, delta: torch.Tensor, started: bool) -> AttackResult:
-        """The attack from ``x0 + delta``; ``started``: ``delta`` is a given start, not zero."""
+    def _run_targets(
+        self, model: Model, x0: torch.Tensor, first: torch.Tensor, clean: torch.Tensor, k: int
+    ) -> AttackResult:
+        """One run per target class (the ``k`` most likely other classes), all in one batch; the best per sample."""
+        n = x0.shape[0]
+        label = clean.argmax(dim=1)
+        k = min(k, clean.shape[1] - 1)
+        order = clean.scatter(1, label[:, None], -math.inf).topk(k, dim=1).indices  # (n, k)
+        reps = (k,) + (1,) * (x0.dim() - 1)
+        r = self._run(model, x0.repeat(reps), first.repeat(reps), clean.repeat(k, 1), order.T.reshape(-1))
+        dist = torch.where(r.success, r.norm, torch.full_like(r.norm, math.inf)).reshape(k, n)
+        rows = dist.argmin(dim=0) * n + torch.arange(n, device=x0.device)  # the first best target
+        return AttackResult(
+            perturbation=r.perturbation[rows],
+            adversarial=r.adversarial[rows],
+            norm=r.norm[rows],
+            success=r.success[rows],
+            iterations=r.iterations[rows],
+            label=label,
+            adv_label=r.adv_label[rows],
+            p=r.p,
+            forwards=r.forwards.reshape(k, n).sum(dim=0),
+            backwards=r.backwards.reshape(k, n).sum(dim=0),
+        )
+
+    def _run(
+        self,
+        model: Model,
+        x0: torch.Tensor,
+        first: torch.Tensor,
+        clean: torch.Tensor | None,
+        target: torch.Tensor | None,
+    ) -> AttackResult:
+        """The attack from the points ``first``; ``clean``: the logits at ``x0`` when already known
+        (then ``first`` may be other starting points); ``target``: a class per row to aim at, or ``None``.
+
+        The state of the samples still running is kept in compact tensors (no
+        indexing in the common case where none stops early); a sample whose
+        logits or gradient turn non-finite is written to the output and dropped.
+        """
         n, dev, dt = x0.shape[0], x0.device, x0.dtype
-        forwards, backwards = counts(n, dev)
-        iterations = torch.zeros(n, dtype=torch.int64, device=dev)
-        label = torch.zeros(n, dtype=torch.int64, device=dev)
-        last_pred = torch.zeros(n, dtype=torch.int64, device=dev)
-        found = torch.zeros(n, dtype=torch.bool, device=dev)
-        best_norm = torch.full((n,), math.inf, dtype=dt, device=dev)
-        best_delta = torch.zeros_like(x0)
-        best_label = torch.zeros(n, dtype=torch.int64, device=dev)
+        out = _Outputs(x0, first)
         if n == 0:  # nothing to attack; the model is not called
-            return self._result(x0, delta, found, best_delta, best_label, last_pred, iterations, label, forwards, backwards)
-        eps = self._first_eps(n, best_norm)
-        worst = _worst_norms(x0, self.bounds, self.norm)
-        active: torch.Tensor | None = None  # None: every sample; else the indices still running
-        n_classes = 0
-        if started:  # the label is the prediction at the clean input, not at the start
-            with torch.no_grad():
-                clean = check_logits(model(x0), n)
-            forwards += 1
-            n_classes = clean.shape[1]
-            label = clean.argmax(dim=1)
+            return out.result(self.norm)
+        started = clean is not None
+        lab = torch.zeros(n, dtype=torch.int64, device=dev) if clean is None else clean.argmax(dim=1)
+        n_classes = 0 if clean is None else clean.shape[1]
+        ids = torch.arange(n, device=dev)  # original index of each running sample
+        xs, pt = x0, first  # the clean inputs and the current points (what the model sees)
+        eps = self._first_eps(n, torch.empty(n, dtype=dt, device=dev))
+        worst = None if self.bounds is None else _worst_norms(x0, self.bounds, self.norm)
+        best_norm = torch.full((n,), math.inf, dtype=dt, device=dev)
+        best_pt = x0.clone()
+        best_label = torch.zeros(n, dtype=torch.int64, device=dev)
+        found = torch.zeros(n, dtype=torch.bool, device=dev)
+        pred = lab
         for i in range(self.steps + 1):
             final = i == self.steps
-            rows: Any = slice(None) if active is None else active
-            d = delta[rows].detach().requires_grad_(not final)
-            xs = x0[rows]
+            v = pt.detach().requires_grad_(not final)
             with torch.set_grad_enabled(not final):
-                logits = model(xs + d)
-            forwards[rows] += 1
+                logits = model(v)
             if i == 0 and not started:
                 logits = check_logits(logits, n)
                 n_classes = logits.shape[1]
-                label = logits.detach().argmax(dim=1)
+                lab = logits.detach().argmax(dim=1)
             else:
-                check_later_logits(logits, d.shape[0], n_classes)
-            lab = label[rows]
-            out = logits.detach()
-            finite = torch.isfinite(out).all(dim=1)
-            pred = out.argmax(dim=1)
-            last_pred[rows] = pred
+                check_later_logits(logits, v.shape[0], n_classes)
+            o = logits.detach()
+            finite = torch.isfinite(o).all(dim=1)
+            pred = o.argmax(dim=1)
             adv = (pred != lab) & finite
-            dnorm = norms(d.detach(), self.norm)
-            better = adv & (dnorm < best_norm[rows])
-            if bool(better.any()):
-                idx = torch.arange(n, device=dev)[rows][better]
-                best_norm[idx] = dnorm[better]
-                best_delta[idx] = d.detach()[better]
-                best_label[idx] = pred[better]
-            found[rows] |= adv
+            d = v.detach() - xs
+            dnorm = norms(d, self.norm)
+            better = adv & (dnorm < best_norm)
+            best_norm = torch.where(better, dnorm, best_norm)
+            best_pt = torch.where(expand(better, v), v.detach(), best_pt)
+            best_label = torch.where(better, pred, best_label)
+            found = found | adv
             if final:
                 break
-            loss = self._loss(logits, lab)
-            safe = torch.where(finite, loss, torch.zeros_like(loss))
-            if safe.requires_grad:
-                (grad,) = torch.autograd.grad(safe.sum(), d, allow_unused=True)
-                grad = torch.zeros_like(d) if grad is None else grad
-            else:
-                grad = torch.zeros_like(d)
-            backwards[rows] += 1
+            loss = self._loss(logits, lab, target)
+            grad = _grad(loss, v)
             good = finite & torch.isfinite(grad.reshape(grad.shape[0], -1)).all(dim=1)
             if not bool(good.all()):
-                ids = torch.arange(n, device=dev)[rows]
                 if self.on_nonfinite == "raise":
                     raise nonfinite_error(self.name, ids[~good], i)
                 # those samples stop here and keep what was verified before
-                active = ids[good]
-                if not active.numel():
-                    break
-                rows, d, xs = active, d[good], xs[good]
+                bad = ~good
+                out.store(ids[bad], v.detach()[bad], found[bad], best_pt[bad], best_label[bad], pred[bad], lab[bad],
+                          steps=i, evaluations=i + 1, gradients=i + 1)
+                ids, xs, d, lab, eps = ids[good], xs[good], d[good], lab[good], eps[good]
+                best_norm, best_pt, best_label, found = best_norm[good], best_pt[good], best_label[good], found[good]
                 adv, dnorm, loss, grad = adv[good], dnorm[good], loss[good], grad[good]
-            eps_new = self._next_eps(
-                i, eps[rows], adv, found[rows], dnorm, best_norm[rows], loss.detach(), grad
-            )
-            eps_new = torch.minimum(eps_new, worst[rows])
+                worst = None if worst is None else worst[good]
+                target = None if target is None else target[good]
+                if not ids.numel():
+                    break
+            if self.bounds is not None:
+                # directions the box blocks: a coordinate on a face cannot move out of it,
+                # so neither the step nor the extrapolation to the boundary may count it
+                vd = v.detach()
+                blocked = ((vd <= self.bounds[0]) & (grad > 0)) | ((vd >= self.bounds[1]) & (grad < 0))
+                grad = grad.masked_fill(blocked, 0.0)
+            eps = self._next_eps(i, eps, adv, found, dnorm, best_norm, loss.detach(), grad)
+            if worst is not None:
+                eps = torch.minimum(eps, worst)
             alpha = _cosine(self.alpha, self.alpha_final, i, self.steps)
-            gnorm = norms(grad, "l2").clamp_min(_TINY)
-            step = d.detach() - expand(alpha / gnorm, grad) * grad
-            step = project_to_ball(step, eps_new, self.norm)
-            delta[rows] = clip(xs + step, self.bounds) - xs
-            eps[rows] = eps_new
-            iterations[rows] += 1
-        return self._result(x0, delta, found, best_delta, best_label, last_pred, iterations, label, forwards, backwards)
+            gnorm = norms(grad, "l2").clamp_min_(_TINY)
+            step = project_to_ball(d - expand(alpha / gnorm, grad) * grad, eps, self.norm)
+            pt = xs + step
+            if self.bounds is not None:
+                pt = pt.clamp_(self.bounds[0], self.bounds[1])
+        if ids.numel():
+            ran = self.steps
+            out.store(ids, pt.detach(), found, best_pt, best_label, pred, lab,
+                      steps=ran, evaluations=ran + 1, gradients=ran)
+        return out.result(self.norm)
 
-    def _result(
+
+def _grad(loss: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Gradient of ``loss.sum()`` with respect to ``d`` (zeros where the loss does not depend on it)."""
+    if not loss.requires_grad:
+        return torch.zeros_like(d)
+    (g,) = torch.autograd.grad(loss.sum(), d, allow_unused=True)
+    return torch.zeros_like(d) if g is None else g
+
+
+class _Outputs:
+    """The per-sample outputs of a minimal-norm attack, filled as samples finish."""
+
+    def __init__(self, x0: torch.Tensor, first: torch.Tensor) -> None:
+        n, dev = x0.shape[0], x0.device
+        self.x0 = x0
+        self.points = first.detach().clone()
+        self.success = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.iterations = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.label = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.adv_label = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.forwards, self.backwards = counts(n, dev)
+
+    def store(
         self,
-        x0: torch.Tensor,
-        delta: torch.Tensor,
+        ids: torch.Tensor,
+        last: torch.Tensor,
         found: torch.Tensor,
-        best_delta: torch.Tensor,
+        best: torch.Tensor,
         best_label: torch.Tensor,
         last_pred: torch.Tensor,
-        iterations: torch.Tensor,
         label: torch.Tensor,
-        forwards: torch.Tensor,
-        backwards: torch.Tensor,
-    ) -> AttackResult:
-        pert = torch.where(expand(found, x0), best_delta, delta.detach())
-        adversarial = x0 + pert
+        *,
+        steps: int,
+        evaluations: int,
+        gradients: int,
+    ) -> None:
+        """Samples ``ids`` are done: the best adversarial point if one was found, else the last iterate."""
+        self.points[ids] = torch.where(expand(found, last), best, last)
+        self.success[ids] = found
+        self.adv_label[ids] = torch.where(found, best_label, last_pred)
+        self.label[ids] = label
+        self.iterations[ids] = steps
+        self.forwards[ids] = evaluations
+        self.backwards[ids] = gradients
+
+    def result(self, p: str) -> AttackResult:
+        pert = self.points - self.x0
         return AttackResult(
-            perturbation=adversarial - x0,
-            adversarial=adversarial,
-            norm=norms(adversarial - x0, self.norm),
-            success=found,
-            iterations=iterations,
-            label=label,
-            adv_label=torch.where(found, best_label, last_pred),
-            p=self.norm,
-            forwards=forwards,
-            backwards=backwards,
+            perturbation=pert,
+            adversarial=self.points,
+            norm=norms(pert, p),
+            success=self.success,
+            iterations=self.iterations,
+            label=self.label,
+            adv_label=self.adv_label,
+            p=p,
+            forwards=self.forwards,
+            backwards=self.backwards,
         )
 
 
@@ -410,23 +514,41 @@ class FMN(_MinNormAttack):
         gamma_final: float = 0.001,
         bounds: tuple[float, float] | None = None,
         on_nonfinite: str = "fail",
+        init_attack: Any = None,
+        targets: int | None = None,
     ) -> None:
         super().__init__(
-            norm=norm, steps=steps, alpha=alpha, alpha_final=alpha_final, bounds=bounds, on_nonfinite=on_nonfinite
+            norm=norm,
+            steps=steps,
+            alpha=alpha,
+            alpha_final=alpha_final,
+            bounds=bounds,
+            on_nonfinite=on_nonfinite,
+            init_attack=init_attack,
         )
+        self._targets = None if targets is None else check_int("targets", targets, minimum=1)
         self.gamma = check_open_probability("gamma", gamma)
         self.gamma_final = check_open_probability("gamma_final", gamma_final)
         if self.gamma_final > self.gamma:
             raise ValueError(f"gamma_final must be <= gamma={self.gamma!r}, got gamma_final={gamma_final!r}")
 
+    @property
+    def targets(self) -> int | None:
+        """Number of target classes run (``None``: the untargeted attack)."""
+        return self._targets
+
     def __repr__(self) -> str:
         return (
             f"FMN(norm={self.norm!r}, steps={self.steps!r}, alpha={self.alpha!r}, alpha_final={self.alpha_final!r}, "
-            f"gamma={self.gamma!r}, gamma_final={self.gamma_final!r}, bounds={self.bounds!r})"
+            f"gamma={self.gamma!r}, gamma_final={self.gamma_final!r}, bounds={self.bounds!r}"
+            + ("" if self._targets is None else f", targets={self._targets!r}")
+            + ")"
         )
 
-    def _loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        return margin(logits, label)
+    def _loss(self, logits: torch.Tensor, label: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        if target is None:
+            return margin(logits, label)
+        return (logits.gather(1, label[:, None]) - logits.gather(1, target[:, None]))[:, 0]
 
     def _first_eps(self, n: int, like: torch.Tensor) -> torch.Tensor:
         return torch.full_like(like, math.inf)
@@ -516,6 +638,7 @@ class DDN(_MinNormAttack):
         alpha_final: float | None = None,
         bounds: tuple[float, float] | None = None,
         on_nonfinite: str = "fail",
+        init_attack: Any = None,
     ) -> None:
         super().__init__(
             norm=norm,
@@ -524,6 +647,7 @@ class DDN(_MinNormAttack):
             alpha_final=alpha_final,
             bounds=bounds,
             on_nonfinite=on_nonfinite,
+            init_attack=init_attack,
             norms_allowed=("l2",),
         )
         self.init_norm = check_positive("init_norm", init_norm)
@@ -535,7 +659,7 @@ class DDN(_MinNormAttack):
             f"alpha_final={self.alpha_final!r}, bounds={self.bounds!r})"
         )
 
-    def _loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, label: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         # minimised: minus the cross-entropy of the label, i.e. its log-probability
         return F.log_softmax(logits, dim=1).gather(1, label[:, None])[:, 0]
 
