@@ -164,7 +164,9 @@ def art_attack() -> Attack:
             clip_values=BOX,
             device_type="cpu",
         )
-        attack = ArtDeepFool(clf, max_iter=STEPS, epsilon=OVERSHOOT, nb_grads=N_CLASSES, batch_size=len(x), verbose=False)
+        attack = ArtDeepFool(
+            clf, max_iter=STEPS, epsilon=OVERSHOOT, nb_grads=N_CLASSES, batch_size=len(x), verbose=False
+        )
         return torch.from_numpy(attack.generate(x.numpy())).to(x.dtype)
 
     return run
@@ -431,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             row.version = str(getattr(importlib.import_module(module), "__version__", "?"))
             attacks[name] = build()
-        except Exception as exc:  # noqa: BLE001 - a peer that does not import is a result, not a crash
+        except Exception as exc:  # a peer that does not import is a result, not a crash
             fail(row, "not available", exc, model)
 
     # Warm-up, then the timed runs round-robin, so that the load of the shared machine
@@ -448,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                     model.eval()
                 else:
                     outputs[row.name] = run_once(row, attacks[row.name], model, x, label)
-            except Exception as exc:  # noqa: BLE001 - a peer's failure is a result, not a crash
+            except Exception as exc:  # a peer's failure is a result, not a crash
                 fail(row, "run failed", exc, model)
         print(f"{'warm-up' if rep < 0 else f'repeat {rep + 1}/{args.repeats}'} done", flush=True)
     for row in rows:
@@ -459,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             takes_labels = row.name in ("foolbox", "torchattacks")
             row.misclassified = probe_misclassified(attacks[row.name], model, x_wrong, y_wrong, takes_labels)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             row.misclassified = f"probe failed: {type(exc).__name__}: {exc}"[:200]
         print(f"{row.name}: {row.rate:.1f} img/s, success {row.success:.3f}, median {row.median:.4f}", flush=True)
 
