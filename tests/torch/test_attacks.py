@@ -481,7 +481,10 @@ def test_runs_on_cuda_and_matches_cpu() -> None:
         ({"bounds": (1.0, 0.0)}, r"bounds must be finite with lo < hi, got bounds=\(1.0, 0.0\)"),
         ({"bounds": (0.5, 0.5)}, r"bounds must be finite with lo < hi"),
         ({"bounds": (0.0, math.inf)}, r"bounds must be finite with lo < hi"),
-        ({"bounds": (0.0, 1.0, 2.0)}, r"bounds must be None or a pair \(lo, hi\) of numbers, got bounds=\(0.0, 1.0, 2.0\)"),
+        (
+            {"bounds": (0.0, 1.0, 2.0)},
+            r"bounds must be None or a pair \(lo, hi\) of numbers, got bounds=\(0.0, 1.0, 2.0\)",
+        ),
         ({"bounds": 1.0}, r"bounds must be None or a pair .*got bounds=1.0"),
         ({"bounds": ("a", "b")}, r"bounds must be None or a pair .*got bounds=\('a', 'b'\)"),
         ({"refine": 1}, r"refine must be True or False, got refine=1"),
@@ -539,7 +542,10 @@ def test_inputs_outside_the_box_raise() -> None:
         (lambda x: LINEAR3(x)[:3], r"for a batch of 4, got shape \(3, 3\)"),
         (lambda x: LINEAR3(x)[None], r"got shape \(1, 4, 3\)"),
         (lambda x: LINEAR3(x).tolist(), r"model must return a tensor of logits, got list"),
-        (lambda x: LINEAR3(x).argmax(dim=1, keepdim=True).expand(4, 3), r"floating-point logits, got dtype torch.int64"),
+        (
+            lambda x: LINEAR3(x).argmax(dim=1, keepdim=True).expand(4, 3),
+            r"floating-point logits, got dtype torch.int64",
+        ),
         (lambda x: LINEAR3(x) * math.nan, r"model returned NaN or infinite logits on the clean inputs"),
         ("not a model", r"model must be callable, got model='not a model'"),
     ],
@@ -606,7 +612,8 @@ def test_refine_uses_the_secant_not_bisection() -> None:
 def test_batched_and_looped_normals_agree(p: str) -> None:
     x = torch.randn(12, 12, dtype=F64, generator=torch.Generator().manual_seed(20))
     for model in (mlp(20), tiny_cnn(20)):
-        xx = x if model[0].__class__ is nn.Linear else torch.rand(12, 1, 6, 6, dtype=F64, generator=torch.Generator().manual_seed(20))
+        gen = torch.Generator().manual_seed(20)
+        xx = x if model[0].__class__ is nn.Linear else torch.rand(12, 1, 6, 6, dtype=F64, generator=gen)
         loop = DeepFool(norm=p, grads="loop")(model, xx)
         batched = DeepFool(norm=p, grads="batched")(model, xx)
         auto = DeepFool(norm=p)(model, xx)
@@ -678,7 +685,8 @@ def test_deepfool_stops_a_sample_whose_logits_turn_nan() -> None:
     assert res.adv_label[0] == res.label[0]
     # the other sample is untouched
     assert res.success[1] and torch.equal(res.perturbation[1], clean.perturbation[1])
-    with pytest.raises(ValueError, match=r"DeepFool: the model returned NaN or infinite logits or gradients at step \d+ for sample\(s\) \[0\]"):
+    match = r"DeepFool: the model returned NaN or infinite logits or gradients at step \d+ for sample\(s\) \[0\]"
+    with pytest.raises(ValueError, match=match):
         DeepFool(on_nonfinite="raise")(model, x)
     # refinement leaves the failed sample alone
     ref = DeepFool(refine=True)(model, x)
@@ -700,7 +708,11 @@ def test_deepfool_stops_a_sample_whose_gradient_turns_nan() -> None:
 
 
 def test_wrong_types_are_type_errors() -> None:
-    for bad, match in [([[0.1, 0.2, 0.3]], r"x must be a torch.Tensor"), (torch.zeros(2, 3, dtype=torch.int64), r"floating-point")]:
+    cases = [
+        ([[0.1, 0.2, 0.3]], r"x must be a torch.Tensor"),
+        (torch.zeros(2, 3, dtype=torch.int64), r"floating-point"),
+    ]
+    for bad, match in cases:
         with pytest.raises(TypeError, match=match):
             DeepFool()(LINEAR3, bad)
     with pytest.raises(TypeError, match=r"model must be callable"):

@@ -241,7 +241,9 @@ def test_box_is_respected_and_results_verify(name: str, p: str) -> None:
     torch.testing.assert_close(res.norm, r.norm(dim=1) if p == "l2" else r.abs().amax(dim=1))
 
 
-@pytest.mark.parametrize("attack", [FMN(steps=5), DDN(steps=5), FMN(norm="linf", steps=5), BestOf([FMN(steps=3), DDN(steps=3)])])
+@pytest.mark.parametrize(
+    "attack", [FMN(steps=5), DDN(steps=5), FMN(norm="linf", steps=5), BestOf([FMN(steps=3), DDN(steps=3)])]
+)
 def test_hygiene_gradients_modes_dtypes(attack: Any) -> None:
     for dtype in (torch.float32, F64):
         net = mlp(7, dtype=dtype)
@@ -357,7 +359,8 @@ def test_a_model_turning_nan_stops_only_those_samples(name: str, p: str) -> None
     assert torch.isfinite(out[res.success]).all()
     assert (out[res.success].argmax(1) != res.label[res.success]).all()
     assert torch.isinf(res.distances[~res.success]).all()
-    with pytest.raises(ValueError, match=rf"{name}: the model returned NaN or infinite logits or gradients at step \d+ for sample\(s\) \["):
+    match = rf"{name}: the model returned NaN or infinite logits or gradients at step \d+ for sample\(s\) \["
+    with pytest.raises(ValueError, match=match):
         build(name, p, steps=20, on_nonfinite="raise")(model, x)
 
 
@@ -396,10 +399,30 @@ def test_bestof_uses_only_candidates_that_verify_in_one_forward_pass() -> None:
     assert res.success.all() and torch.equal(res.source, torch.tensor([1, 1]))
     torch.testing.assert_close(res.adversarial, near.points)
     assert torch.equal(res.label, torch.tensor([0, 0])) and torch.equal(res.adv_label, torch.tensor([1, 1]))
-    assert torch.equal(res.forwards, torch.tensor([7 + 7 + 1 + 2] * 2)) and torch.equal(res.backwards, torch.tensor([6, 6]))
+    assert torch.equal(res.forwards, torch.tensor([7 + 7 + 1 + 2] * 2))
+    assert torch.equal(res.backwards, torch.tensor([6, 6]))
     # alone, the liar's claim is rejected: failure, +inf
     alone = BestOf([liar])(counted, x)
     assert not alone.success.any() and torch.isinf(alone.distances).all() and (alone.source == -1).all()
+
+
+def test_bestof_rejects_candidates_with_non_finite_logits_or_outside_the_box() -> None:
+    base = affine(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2))
+
+    def holes(v: torch.Tensor) -> torch.Tensor:  # NaN logits on a strip of class 1 (their argmax: 1)
+        strip = (v[:, 1] - 0.52).abs() < 0.005
+        return torch.where(strip[:, None], torch.tensor([0.0, math.nan], dtype=v.dtype), base(v))
+
+    x = torch.tensor([[0.5, 0.0], [0.05, 0.0]], dtype=F64)  # predicted 0; class 1 where x_1 > x_0
+    nan_pts = Fake(torch.tensor([[0.5, 0.52], [0.05, 0.52]], dtype=F64), bounds=(0.0, 1.0))  # NaN logits
+    out_box = Fake(torch.tensor([[0.5, 0.6], [-0.01, 0.0]], dtype=F64), bounds=(0.0, 1.0))  # row 2 leaves the box
+    far = Fake(torch.tensor([[0.5, 0.65], [0.05, 0.1]], dtype=F64), bounds=(0.0, 1.0))
+    res = BestOf([nan_pts, out_box, far])(holes, x)
+    assert res.success.all() and torch.equal(res.source, torch.tensor([1, 2]))
+    torch.testing.assert_close(res.adversarial, torch.tensor([[0.5, 0.6], [0.05, 0.1]], dtype=F64))
+    assert torch.isfinite(res.norm).all()
+    alone = BestOf([nan_pts])(holes, x)
+    assert not alone.success.any() and torch.isinf(alone.distances).all()
 
 
 def test_bestof_is_never_worse_than_a_member_and_ties_go_to_the_first() -> None:
@@ -421,7 +444,11 @@ def test_bestof_is_never_worse_than_a_member_and_ties_go_to_the_first() -> None:
         ((), ValueError, r"at least one attack"),
         (FMN(), TypeError, r"attacks must be a list of attacks, got attacks=FMN\("),
         ("fmn", TypeError, r"attacks must be a list of attacks, got attacks='fmn'"),
-        ([FMN(), "ddn"], TypeError, r"attacks\[1\] must be an attack \(callable with norm and bounds attributes\), got 'ddn'"),
+        (
+            [FMN(), "ddn"],
+            TypeError,
+            r"attacks\[1\] must be an attack \(callable with norm and bounds attributes\), got 'ddn'",
+        ),
         ([FMN(norm="l2"), FMN(norm="linf")], ValueError, r"same norm, got norms \['l2', 'linf'\]"),
         ([FMN(bounds=(0, 1)), DDN()], ValueError, r"same bounds, got bounds \[\(0.0, 1.0\), None\]"),
     ],
@@ -441,7 +468,8 @@ def test_results_share_one_record_and_concatenate_like_the_measurements_do() -> 
         merged: dict[str, Any] = {}
         for f in dataclasses.fields(parts[0]):
             first = getattr(parts[0], f.name)
-            merged[f.name] = torch.cat([getattr(r, f.name) for r in parts]) if isinstance(first, torch.Tensor) else first
+            tensor = isinstance(first, torch.Tensor)
+            merged[f.name] = torch.cat([getattr(r, f.name) for r in parts]) if tensor else first
         whole = type(parts[0])(**merged)
         assert len(whole) == 6 and whole.distances.shape == (6,)
         assert torch.equal(whole.queries, whole.forwards + whole.backwards) and (whole.queries > 0).all()
@@ -518,10 +546,20 @@ def test_make_attack_refuses(args: tuple[Any, ...], kwargs: dict[str, Any], erro
         (FMN, {"bounds": (1, 0)}, ValueError, r"bounds must be finite with lo < hi, got bounds=\(1, 0\)"),
         (DDN, {"bounds": 3}, ValueError, r"bounds must be None or a pair"),
         (FMN, {"targets": 0}, ValueError, r"targets must be an integer >= 1, got targets=0"),
-        (FMN, {"on_nonfinite": "ignore"}, ValueError, r"on_nonfinite must be 'fail' or 'raise', got on_nonfinite='ignore'"),
+        (
+            FMN,
+            {"on_nonfinite": "ignore"},
+            ValueError,
+            r"on_nonfinite must be 'fail' or 'raise', got on_nonfinite='ignore'",
+        ),
         (FMN, {"init_attack": "deepfool"}, TypeError, r"init_attack must be None or an attack"),
         (FMN, {"init_attack": DeepFool(norm="linf")}, ValueError, r"init_attack must use norm='l2' and bounds=None"),
-        (FMN, {"bounds": (0, 1), "init_attack": DeepFool()}, ValueError, r"init_attack must use norm='l2' and bounds=\(0.0, 1.0\)"),
+        (
+            FMN,
+            {"bounds": (0, 1), "init_attack": DeepFool()},
+            ValueError,
+            r"init_attack must use norm='l2' and bounds=\(0.0, 1.0\)",
+        ),
     ],
 )
 def test_bad_options_raise(cls: type, kwargs: dict[str, Any], error: type, match: str) -> None:
@@ -558,11 +596,19 @@ def test_bad_inputs_raise(attack: Any, x: Any, error: type, match: str) -> None:
 @pytest.mark.parametrize(
     ("model", "error", "match"),
     [
-        (lambda x: x.sum(dim=1), ValueError, r"logits of shape \(batch, K\) with K >= 2 for a batch of 4, got shape \(4,\)"),
+        (
+            lambda x: x.sum(dim=1),
+            ValueError,
+            r"logits of shape \(batch, K\) with K >= 2 for a batch of 4, got shape \(4,\)",
+        ),
         (lambda x: x.sum(dim=1, keepdim=True), ValueError, r"got shape \(4, 1\)"),
         (lambda x: LINEAR3(x)[:3], ValueError, r"for a batch of 4, got shape \(3, 3\)"),
         (lambda x: LINEAR3(x).tolist(), TypeError, r"model must return a tensor of logits, got list"),
-        (lambda x: LINEAR3(x).argmax(dim=1, keepdim=True).expand(4, 3), TypeError, r"floating-point logits, got dtype torch.int64"),
+        (
+            lambda x: LINEAR3(x).argmax(dim=1, keepdim=True).expand(4, 3),
+            TypeError,
+            r"floating-point logits, got dtype torch.int64",
+        ),
         (lambda x: LINEAR3(x) * math.nan, ValueError, r"model returned NaN or infinite logits on the clean inputs"),
         ("not a model", TypeError, r"model must be callable, got model='not a model'"),
     ],
@@ -602,14 +648,23 @@ def test_model_changing_its_output_later_raises() -> None:
 
 def test_reprs() -> None:
     assert repr(FMN(steps=3, bounds=(0, 1), targets=2)) == (
-        "FMN(norm='l2', steps=3, alpha=1.0, alpha_final=0.01, gamma=0.05, gamma_final=0.001, bounds=(0.0, 1.0), targets=2)"
+        "FMN(norm='l2', steps=3, alpha=1.0, alpha_final=0.01, gamma=0.05, gamma_final=0.001, "
+        "bounds=(0.0, 1.0), targets=2)"
     )
     assert repr(DDN(steps=3)) == "DDN(steps=3, init_norm=1.0, gamma=0.05, alpha=1.0, alpha_final=0.01, bounds=None)"
-    assert repr(BestOf([DDN(steps=3)])) == "BestOf([DDN(steps=3, init_norm=1.0, gamma=0.05, alpha=1.0, alpha_final=0.01, bounds=None)])"
+    assert repr(BestOf([DDN(steps=3)])) == f"BestOf([{DDN(steps=3)!r}])"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-@pytest.mark.parametrize("attack", [FMN(steps=20, bounds=(0, 1)), DDN(steps=20, bounds=(0, 1)), FMN(norm="linf", steps=20, bounds=(0, 1)), BestOf([DeepFool(bounds=(0, 1)), FMN(steps=20, bounds=(0, 1))])])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        FMN(steps=20, bounds=(0, 1)),
+        DDN(steps=20, bounds=(0, 1)),
+        FMN(norm="linf", steps=20, bounds=(0, 1)),
+        BestOf([DeepFool(bounds=(0, 1)), FMN(steps=20, bounds=(0, 1))]),
+    ],
+)
 def test_runs_on_cuda_and_matches_cpu(attack: Any) -> None:
     net = mlp(15)
     x = torch.rand(8, 6, dtype=F64, generator=torch.Generator().manual_seed(15))
