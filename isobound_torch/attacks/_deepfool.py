@@ -393,7 +393,7 @@ class DeepFool:
         if batched:
             w_all = w_all if keep is None else w_all[:, keep]
             m = w_all.shape[1]
-            dual = dual_norms(w_all.reshape((-1,) + tuple(w_all.shape[2:])), self.norm).reshape(-1, m)
+            dual = dual_norms(w_all.reshape((-1, *w_all.shape[2:])), self.norm).reshape(-1, m)
             dist = f_abs.T / (dual + _TINY)  # (C-1, m)
             j = dist.argmin(dim=0)  # the first minimum, as the loop below takes it
             rows = torch.arange(m, device=xa.device)
@@ -413,7 +413,7 @@ class DeepFool:
         n_other = diffs.shape[1]
         m = f_abs.shape[0]
         best_dist = torch.full((m,), math.inf, dtype=xa.dtype, device=xa.device)
-        best_w = torch.zeros((m,) + tuple(xa.shape[1:]), dtype=xa.dtype, device=xa.device)
+        best_w = torch.zeros((m, *xa.shape[1:]), dtype=xa.dtype, device=xa.device)
         best_dual = torch.ones(m, dtype=xa.dtype, device=xa.device)
         for j in range(n_other):
             w = _input_grad(diffs[:, j].sum(), xa, retain_graph=j < n_other - 1)
@@ -445,11 +445,13 @@ def _batched_normals(diffs: torch.Tensor, xa: torch.Tensor, *, strict: bool) -> 
     """
     m, c1 = diffs.shape
     if not diffs.requires_grad:
-        return torch.zeros((c1,) + tuple(xa.shape), dtype=xa.dtype, device=xa.device), True
+        return torch.zeros((c1, *xa.shape), dtype=xa.dtype, device=xa.device), True
     eye = torch.eye(c1, dtype=diffs.dtype, device=diffs.device)[:, None, :].expand(c1, m, c1)
     if strict:
-        (g,) = torch.autograd.grad(diffs, xa, grad_outputs=eye, retain_graph=True, is_grads_batched=True, allow_unused=True)
-        return (torch.zeros((c1,) + tuple(xa.shape), dtype=xa.dtype, device=xa.device) if g is None else g), True
+        (g,) = torch.autograd.grad(
+            diffs, xa, grad_outputs=eye, retain_graph=True, is_grads_batched=True, allow_unused=True
+        )
+        return (torch.zeros((c1, *xa.shape), dtype=xa.dtype, device=xa.device) if g is None else g), True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -462,7 +464,7 @@ def _batched_normals(diffs: torch.Tensor, xa: torch.Tensor, *, strict: bool) -> 
         return diffs, False
     for w in caught:  # anything else is the model's own business: pass it on
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return (torch.zeros((c1,) + tuple(xa.shape), dtype=xa.dtype, device=xa.device) if g is None else g), True
+    return (torch.zeros((c1, *xa.shape), dtype=xa.dtype, device=xa.device) if g is None else g), True
 
 
 def _input_grad(output: torch.Tensor, x: torch.Tensor, *, retain_graph: bool) -> torch.Tensor:

@@ -36,7 +36,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._validate import ArgumentTypeError, check_choice, check_int, check_nonnegative, check_open_probability, check_positive, check_tensor
+from .._validate import (
+    ArgumentTypeError,
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_open_probability,
+    check_positive,
+    check_tensor,
+)
 from ._base import (
     NONFINITE,
     AttackResult,
