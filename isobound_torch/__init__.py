@@ -1,7 +1,8 @@
 """isobound_torch: the empirical side of isobound, in PyTorch.
 
-DeepFool (and minimal-norm attacks: FMN, DDN, their best) measurements of robustness (unconstrained, in-distribution and
-latent), the generator's modulus of continuity, the constructions of
+Measurements of robustness (unconstrained, in-distribution and latent) by
+DeepFool or by minimal-norm attacks (FMN, DDN, the per-sample best of several),
+the generator's modulus of continuity, the constructions of
 Theorems 2 and 3, and the end-to-end experiment (``isobound experiment``).
 Install with ``pip install isobound[torch]``.  This package depends on
 :mod:`isobound`; the core never imports it.
@@ -23,6 +24,8 @@ from .constructions import (
     theorem2_check,
     transfer_measurement,
 )
+from .experiment import ExperimentConfig, ExperimentResult
+from .experiment import run as run_experiment
 from .measure import (
     BoundInputs,
     RobustnessResult,
@@ -32,8 +35,6 @@ from .measure import (
     latent_robustness,
     unconstrained_robustness,
 )
-from .experiment import ExperimentConfig, ExperimentResult
-from .experiment import run as run_experiment
 from .smoothness import (
     estimate_modulus,
     jacobian_spectral_modulus,
