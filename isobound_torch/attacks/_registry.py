@@ -68,18 +68,18 @@ def make_attack(
     check_choice("name", name, ATTACK_NAMES)
     if steps is not None:
         steps = check_int("steps", steps, minimum=1)
+    more: dict[str, Any] = {} if steps is None else {"steps": steps}
     if name == "deepfool":
         options.setdefault("refine", True)
         if steps is not None:
             options["max_iter"] = steps
         return DeepFool(norm=norm, bounds=bounds, **options)
     if name == "fmn":
-        return FMN(norm=norm, bounds=bounds, **({} if steps is None else {"steps": steps}), **options)
+        return FMN(norm=norm, bounds=bounds, **more, **options)
     if name == "ddn":
-        return DDN(norm=norm, bounds=bounds, **({} if steps is None else {"steps": steps}), **options)
+        return DDN(norm=norm, bounds=bounds, **more, **options)
     if options:
         raise ValueError(f"make_attack('best') takes no options besides norm, bounds and steps, got {sorted(options)}")
-    more = {} if steps is None else {"steps": steps}
     members: list[Any] = [
         DeepFool(norm=norm, bounds=bounds, refine=True),
         FMN(norm=norm, bounds=bounds, targets=BEST_TARGETS, **more),
