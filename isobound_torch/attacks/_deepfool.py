@@ -155,9 +155,12 @@ class DeepFool:
       and the measurements quoted in ``benchmarks/RESULTS.md``) the batched call
       is faster for fully connected models, where the loop's cost is mostly
       per-call overhead (up to 3x at small batches), and slower for
-      convolutional ones (about 0.7x at a batch of 256: the batched
-      convolution backward does the same arithmetic with extra copies).
-      ``"auto"`` follows that measurement; where the batched call would fall
+      convolutional ones at large batches (about 0.7x on LeNet at 64 and 256
+      active rows: the batched convolution backward does the same arithmetic
+      with extra copies), though faster there at 16 rows or fewer (1.2-1.5x);
+      over whole attacks on convolutional networks the two paths came within
+      about 10% of each other.  ``"auto"`` follows the large-batch
+      measurement; where the batched call would fall
       back to a slow per-row loop (an operation without a batching rule) it
       switches to the loop for the rest of the call.
     * **No side effects on the model.** Gradients are taken with
