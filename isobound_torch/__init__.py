@@ -1,7 +1,8 @@
 """isobound_torch: the empirical side of isobound, in PyTorch.
 
-DeepFool measurements of robustness (unconstrained, in-distribution and
-latent), the generator's modulus of continuity (estimated by ascent, or
+Measurements of robustness (unconstrained, in-distribution and latent) by
+DeepFool or by minimal-norm attacks (FMN, DDN, the per-sample best of several),
+the generator's modulus of continuity (estimated by ascent, or
 certified by bound propagation), certified radii of classifiers, exact
 minimal adversarial distances of small ReLU networks (:func:`exact_linf_distance`,
 by mixed-integer programming), the constructions of Theorems 2 and 3, the
@@ -13,7 +14,16 @@ Install with ``pip install isobound[torch]``.  This package depends on
 """
 
 from ._evaluate import UniformLatents, evaluate
-from .attacks import DeepFool, DeepFoolResult, refine_perturbations
+from .attacks import (
+    DDN,
+    FMN,
+    AttackResult,
+    BestOf,
+    DeepFool,
+    DeepFoolResult,
+    make_attack,
+    refine_perturbations,
+)
 from .certify import (
     UnsupportedModuleError,
     certified_local_sup,
@@ -59,6 +69,11 @@ from .smoothness import (
 __all__ = [
     "DeepFool",
     "DeepFoolResult",
+    "FMN",
+    "DDN",
+    "BestOf",
+    "AttackResult",
+    "make_attack",
     "refine_perturbations",
     "unconstrained_robustness",
     "latent_robustness",

@@ -1,7 +1,11 @@
 """Argument checks shared by the attacks and the measurements.
 
 Malformed arguments raise :class:`ValueError` naming the argument and its
-value, as in the core package.  Nothing here uses ``assert``.
+value, as in the core package; an argument of the wrong type raises
+:class:`ArgumentTypeError`, a :class:`TypeError` that is also a
+:class:`ValueError` (these checks raised ``ValueError`` for every problem
+before, and callers that catch it keep working).  Nothing here uses
+``assert``.
 """
 
 from __future__ import annotations
@@ -14,13 +18,25 @@ import torch
 from torch import nn
 
 __all__ = [
+    "ArgumentTypeError",
     "check_bool",
+    "check_callable",
+    "check_choice",
     "check_int",
     "check_nonnegative",
     "check_open_probability",
+    "check_positive",
     "check_tensor",
     "model_mode_problem",
 ]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a tensor expected, an integer, a callable...).
+
+    A :class:`TypeError`, and a :class:`ValueError` too, so that ``except
+    ValueError`` written for the earlier checks still catches it.
+    """
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -32,23 +48,40 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def _real(name: str, value: Any) -> float:
     if isinstance(value, (bool, str, bytes)):
-        raise ValueError(f"{name} must be a real number, got {name}={value!r}")
+        raise ArgumentTypeError(f"{name} must be a real number, got {name}={value!r}")
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {name}={_short(value)}") from None
+        raise ArgumentTypeError(f"{name} must be a real number, got {name}={_short(value)}") from None
 
 
 def check_bool(name: str, value: Any) -> bool:
     """``value`` if it is ``True`` or ``False``."""
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {name}={value!r}")
+        raise ArgumentTypeError(f"{name} must be True or False, got {name}={value!r}")
+    return value
+
+
+def check_callable(name: str, value: Any) -> Any:
+    """``value`` if it can be called."""
+    if not callable(value):
+        raise ArgumentTypeError(f"{name} must be callable, got {name}={_short(value)}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``choices`` (compared exactly)."""
+    if not isinstance(value, str) or value not in choices:
+        listed = " or ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be {listed}, got {name}={value!r}")
     return value
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> int:
     """``value`` if it is an integer (not a bool) ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+    if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
     return int(value)
 
@@ -58,6 +91,14 @@ def check_nonnegative(name: str, value: Any) -> float:
     x = _real(name, value)
     if not math.isfinite(x) or x < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+    return x
+
+
+def check_positive(name: str, value: Any) -> float:
+    """``float(value)`` if it is finite and ``> 0``."""
+    x = _real(name, value)
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {name}={value!r}")
     return x
 
 
@@ -72,9 +113,9 @@ def check_open_probability(name: str, value: Any) -> float:
 def check_tensor(name: str, value: Any, *, min_dim: int = 1) -> torch.Tensor:
     """A floating-point tensor with at least ``min_dim`` dimensions and no NaN or infinity."""
     if not isinstance(value, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {name}={_short(value)}")
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor, got {name}={_short(value)}")
     if not value.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+        raise ArgumentTypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
     if value.dim() < min_dim:
         raise ValueError(
             f"{name} must have at least {min_dim} dimension(s) (batch first), got shape {tuple(value.shape)}"

@@ -481,7 +481,10 @@ def test_runs_on_cuda_and_matches_cpu() -> None:
         ({"bounds": (1.0, 0.0)}, r"bounds must be finite with lo < hi, got bounds=\(1.0, 0.0\)"),
         ({"bounds": (0.5, 0.5)}, r"bounds must be finite with lo < hi"),
         ({"bounds": (0.0, math.inf)}, r"bounds must be finite with lo < hi"),
-        ({"bounds": (0.0, 1.0, 2.0)}, r"bounds must be None or a pair \(lo, hi\) of numbers, got bounds=\(0.0, 1.0, 2.0\)"),
+        (
+            {"bounds": (0.0, 1.0, 2.0)},
+            r"bounds must be None or a pair \(lo, hi\) of numbers, got bounds=\(0.0, 1.0, 2.0\)",
+        ),
         ({"bounds": 1.0}, r"bounds must be None or a pair .*got bounds=1.0"),
         ({"bounds": ("a", "b")}, r"bounds must be None or a pair .*got bounds=\('a', 'b'\)"),
         ({"refine": 1}, r"refine must be True or False, got refine=1"),
@@ -539,7 +542,10 @@ def test_inputs_outside_the_box_raise() -> None:
         (lambda x: LINEAR3(x)[:3], r"for a batch of 4, got shape \(3, 3\)"),
         (lambda x: LINEAR3(x)[None], r"got shape \(1, 4, 3\)"),
         (lambda x: LINEAR3(x).tolist(), r"model must return a tensor of logits, got list"),
-        (lambda x: LINEAR3(x).argmax(dim=1, keepdim=True).expand(4, 3), r"floating-point logits, got dtype torch.int64"),
+        (
+            lambda x: LINEAR3(x).argmax(dim=1, keepdim=True).expand(4, 3),
+            r"floating-point logits, got dtype torch.int64",
+        ),
         (lambda x: LINEAR3(x) * math.nan, r"model returned NaN or infinite logits on the clean inputs"),
         ("not a model", r"model must be callable, got model='not a model'"),
     ],
@@ -571,3 +577,147 @@ def test_refine_perturbations_validates() -> None:
         refine_perturbations(model, x[:2], res)
     with pytest.raises(ValueError, match=r"bounds must be finite with lo < hi"):
         refine_perturbations(model, x, res, bounds=(1, 0))
+
+
+# ---------------------------------------------------------------- refinement precision (issue 10)
+def test_refine_reaches_the_boundary_to_rounding_on_a_curved_model() -> None:
+    # the boundary sum(x) = atanh(c) is reached along the found direction to about 1e-13 relative
+    # with the default 24 evaluations; a looser tolerance (1e-7) or plain bisection (2^-24 after 24
+    # halvings) stops 1e-8 or more short of it, which this test must catch
+    c, d = 0.9, 4
+    model = TanhBoundary(c)
+    x = torch.tensor([[0.0] * d, [0.1] * d, [0.2] * d, [0.05, -0.1, 0.0, 0.2], [-0.3] * d], dtype=F64)
+    exact = (math.atanh(c) - x.sum(dim=1)) / math.sqrt(d)
+    ref = DeepFool(refine=True)(model, x)
+    assert ref.success.all() and (predict(model, ref.adversarial) == 1).all()
+    rel = (ref.norm - exact) / exact
+    assert (rel >= 0).all(), "a refined point inside the class would not be adversarial"
+    assert (rel <= 1e-12).all(), rel.tolist()
+
+
+def test_refine_uses_the_secant_not_bisection() -> None:
+    # on the slightly curved side of the tanh model a few secant steps already land within
+    # 1e-9 of the boundary for one sample; bisection would still be at 2^-4 of the bracket
+    c, d = 0.9, 4
+    model = TanhBoundary(c)
+    x = torch.tensor([[0.2] * d], dtype=F64)
+    exact = (math.atanh(c) - x.sum(dim=1)) / math.sqrt(d)
+    raw = DeepFool()(model, x)
+    four = refine_perturbations(model, x, raw, steps=4)
+    assert float((four.norm - exact) / exact) <= 1e-9
+
+
+# ---------------------------------------------------------------- the batched gradient path
+@pytest.mark.parametrize("p", ["l2", "linf"])
+def test_batched_and_looped_normals_agree(p: str) -> None:
+    x = torch.randn(12, 12, dtype=F64, generator=torch.Generator().manual_seed(20))
+    for model in (mlp(20), tiny_cnn(20)):
+        gen = torch.Generator().manual_seed(20)
+        xx = x if model[0].__class__ is nn.Linear else torch.rand(12, 1, 6, 6, dtype=F64, generator=gen)
+        loop = DeepFool(norm=p, grads="loop")(model, xx)
+        batched = DeepFool(norm=p, grads="batched")(model, xx)
+        auto = DeepFool(norm=p)(model, xx)
+        assert torch.equal(loop.iterations, batched.iterations) and torch.equal(loop.adv_label, batched.adv_label)
+        torch.testing.assert_close(batched.perturbation, loop.perturbation, rtol=1e-12, atol=1e-14)
+        assert torch.equal(auto.iterations, loop.iterations)
+        assert torch.equal(loop.backwards, batched.backwards) and torch.equal(loop.forwards, batched.forwards)
+
+
+def test_auto_batches_only_modules_without_convolutions() -> None:
+    from isobound_torch.attacks._deepfool import _prefers_batched
+
+    assert _prefers_batched(mlp())
+    assert not _prefers_batched(tiny_cnn())
+    assert not _prefers_batched(lambda x: mlp()(x))  # a plain callable: cannot tell, the loop
+
+
+def test_grads_option_is_validated() -> None:
+    with pytest.raises(ValueError, match=r"grads must be 'auto' or 'batched' or 'loop', got grads='fast'"):
+        DeepFool(grads="fast")
+    with pytest.raises(ValueError, match=r"on_nonfinite must be 'fail' or 'raise', got on_nonfinite=None"):
+        DeepFool(on_nonfinite=None)  # type: ignore[arg-type]
+
+
+def test_query_counts_match_the_model_calls() -> None:
+    rows = {"n": 0}
+    net = mlp(21)
+
+    def counted(v: torch.Tensor) -> torch.Tensor:
+        rows["n"] += v.shape[0]
+        return net(v)
+
+    x = torch.randn(9, 12, dtype=F64, generator=torch.Generator().manual_seed(21))
+    res = DeepFool()(counted, x)
+    assert int(res.forwards.sum()) == rows["n"]
+    # one forward per iteration and one at the point that flipped; C - 1 = 4 gradients per step
+    assert (res.forwards >= res.iterations + 1).all() and torch.equal(res.backwards, 4 * res.iterations)
+    rows["n"] = 0
+    ref = refine_perturbations(counted, x, res)
+    assert int(ref.forwards.sum() - res.forwards.sum()) == rows["n"] and torch.equal(ref.backwards, res.backwards)
+
+
+# ---------------------------------------------------------------- non-finite models mid-attack (issue 10)
+class NanBand(nn.Module):
+    """The tanh boundary model, but its logits are NaN where ``lo < sum(x) < hi``."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        super().__init__()
+        self.inner = TanhBoundary()
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        s = x.flatten(1).sum(dim=1)
+        bad = (s > self.lo) & (s < self.hi)
+        return torch.where(bad[:, None], torch.full_like(out, math.nan), out)
+
+
+def test_deepfool_stops_a_sample_whose_logits_turn_nan() -> None:
+    # sample 0 (sum 0) needs four steps (sums 0.92, 1.29, 1.45, then 1.47 > atanh(0.9)) and its second
+    # iterate lands in the NaN band; sample 1 (sum 1.4) crosses in two steps outside the band
+    x = torch.tensor([[0.0, 0.0], [0.7, 0.7]], dtype=F64)
+    model = NanBand(1.25, 1.35)
+    res = DeepFool()(model, x)
+    clean = DeepFool()(TanhBoundary(), x)
+    assert not res.success[0] and math.isinf(res.distances[0].item())
+    assert res.iterations[0] == 2 and clean.iterations[0] == 4
+    assert bool(torch.isnan(model(res.adversarial[:1])).all())  # it stopped at the point that gave NaN
+    assert res.adv_label[0] == res.label[0]
+    # the other sample is untouched
+    assert res.success[1] and torch.equal(res.perturbation[1], clean.perturbation[1])
+    match = r"DeepFool: the model returned NaN or infinite logits or gradients at step \d+ for sample\(s\) \[0\]"
+    with pytest.raises(ValueError, match=match):
+        DeepFool(on_nonfinite="raise")(model, x)
+    # refinement leaves the failed sample alone
+    ref = DeepFool(refine=True)(model, x)
+    assert not ref.success[0] and torch.equal(ref.perturbation[0], res.perturbation[0])
+
+
+def test_deepfool_stops_a_sample_whose_gradient_turns_nan() -> None:
+    class SqrtKink(nn.Module):  # finite logits everywhere, an infinite gradient at x_0 = 0
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x[:, 0].abs().sqrt() + x[:, 1]
+            return torch.stack([torch.full_like(s, 1.0), s], dim=1)
+
+    x = torch.tensor([[0.0, 0.0], [0.25, 0.0]], dtype=F64)
+    res = DeepFool()(SqrtKink(), x)
+    assert not res.success[0] and res.iterations[0] == 0 and torch.equal(res.perturbation[0], torch.zeros(2, dtype=F64))
+    assert res.success[1] and torch.isfinite(res.perturbation).all()
+    with pytest.raises(ValueError, match=r"at step 0 for sample\(s\) \[0\]"):
+        DeepFool(on_nonfinite="raise")(SqrtKink(), x)
+
+
+def test_wrong_types_are_type_errors() -> None:
+    cases = [
+        ([[0.1, 0.2, 0.3]], r"x must be a torch.Tensor"),
+        (torch.zeros(2, 3, dtype=torch.int64), r"floating-point"),
+    ]
+    for bad, match in cases:
+        with pytest.raises(TypeError, match=match):
+            DeepFool()(LINEAR3, bad)
+    with pytest.raises(TypeError, match=r"model must be callable"):
+        DeepFool()("model", torch.zeros(2, 3))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"max_iter must be an integer >= 1, got max_iter=2.0"):
+        DeepFool(max_iter=2.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"refine must be True or False, got refine=1"):
+        DeepFool(refine=1)  # type: ignore[arg-type]

@@ -43,133 +43,60 @@ result adversarial.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import torch
+from torch import nn
 
-from ._validate import (
-    check_bool,
-    check_int,
-    check_nonnegative,
-    check_open_probability,
-    check_tensor,
-    model_mode_problem,
+from .._validate import check_bool, check_choice, check_int, check_nonnegative, check_open_probability, check_tensor
+from ._base import (
+    MARGIN_ULPS,
+    NONFINITE,
+    AttackResult,
+    Model,
+    bounds_pair,
+    check_later_logits,
+    check_logits,
+    check_norm,
+    clip,
+    counts,
+    dual_norms,
+    excess,
+    expand,
+    nonfinite_error,
+    norms,
+    prepare,
 )
 
-__all__ = ["DeepFool", "DeepFoolResult", "refine_perturbations"]
+__all__ = ["DeepFool", "DeepFoolResult", "refine_perturbations", "MIN_STEP"]
 
 #: Added to every step length (input units), as in the reference DeepFool code.
 MIN_STEP = 1e-4
 #: Guards divisions by the norm of a zero gradient.
 _TINY = 1e-12
-#: A point counts as adversarial during refinement only when another logit
-#: beats the original one by this many ulps of the largest logit, so that the
-#: refined point stays adversarial when re-evaluated in another batch.
-_MARGIN_ULPS = 64.0
-
-Model = Callable[[torch.Tensor], torch.Tensor]
+GRADS = ("auto", "batched", "loop")
+R = TypeVar("R", bound=AttackResult)
 
 
 @dataclass(frozen=True, eq=False)
-class DeepFoolResult:
-    """Per-sample outcome of :class:`DeepFool` on a batch of ``n`` inputs.
+class DeepFoolResult(AttackResult):
+    """Per-sample outcome of :class:`DeepFool`: an :class:`AttackResult` plus ``refined``.
+
+    For a failed sample ``perturbation`` is the last perturbation tried (not
+    adversarial); ``iterations`` counts DeepFool steps (0 only if the input was
+    already on another class's side, which cannot happen for the argmax).
 
     Attributes
     ----------
-    perturbation : torch.Tensor
-        ``adversarial - x``, same shape, dtype and device as the input.  For a
-        failed sample it is the last perturbation tried (not adversarial).
-    adversarial : torch.Tensor
-        The perturbed inputs that were evaluated (clipped to the box if any).
-    norm : torch.Tensor
-        ``||perturbation||`` per sample (L2 or L-infinity, as attacked), in the
-        input's dtype.  Finite also for failed samples: use :attr:`distances`
-        for statistics.
-    success : torch.Tensor
-        ``bool``: the label at ``adversarial`` differs from ``label``.
-    iterations : torch.Tensor
-        ``int64``: DeepFool steps taken (0 only if the input was already on
-        another class's side, which cannot happen for the argmax).
-    label : torch.Tensor
-        ``int64``: the model's prediction on the clean input (what robustness
-        is measured against).
-    adv_label : torch.Tensor
-        ``int64``: the model's prediction at ``adversarial``.
-    p : str
-        ``"l2"`` or ``"linf"``.
     refined : bool
         Whether the perturbations were shrunk by :func:`refine_perturbations`.
     """
 
-    perturbation: torch.Tensor
-    adversarial: torch.Tensor
-    norm: torch.Tensor
-    success: torch.Tensor
-    iterations: torch.Tensor
-    label: torch.Tensor
-    adv_label: torch.Tensor
-    p: str
-    refined: bool
-
-    def __len__(self) -> int:
-        return int(self.label.shape[0])
-
-    @property
-    def distances(self) -> torch.Tensor:
-        """``norm`` where the attack succeeded and ``+inf`` where it failed (float64).
-
-        A failed attack proves nothing about the distance, so ``+inf`` is the only
-        safe value for statistics such as quantiles or empirical CDFs.
-        """
-        d = self.norm.detach().to(torch.float64)
-        return torch.where(self.success, d, torch.full_like(d, math.inf))
-
-    @property
-    def success_rate(self) -> float:
-        """Fraction of successful samples (``nan`` for an empty batch)."""
-        n = len(self)
-        return float(self.success.sum()) / n if n else math.nan
-
-
-def _norms(v: torch.Tensor, p: str) -> torch.Tensor:
-    flat = v.reshape(v.shape[0], -1)
-    return flat.norm(dim=1) if p == "l2" else flat.abs().amax(dim=1) if flat.shape[1] else flat.sum(dim=1)
-
-
-def _expand(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``(n,)`` -> ``(n, 1, 1, ...)`` broadcastable against ``like``."""
-    return v.reshape((-1,) + (1,) * (like.dim() - 1))
-
-
-def _check_logits(logits: Any, n: int) -> torch.Tensor:
-    if not isinstance(logits, torch.Tensor):
-        raise ValueError(f"model must return a tensor of logits, got {type(logits).__name__}")
-    if logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < 2:
-        raise ValueError(
-            f"model must return logits of shape (batch, K) with K >= 2 for a batch of {n}, "
-            f"got shape {tuple(logits.shape)}"
-        )
-    if not logits.is_floating_point():
-        raise ValueError(f"model must return floating-point logits, got dtype {logits.dtype}")
-    if not bool(torch.isfinite(logits).all()):
-        raise ValueError("model returned NaN or infinite logits on the clean inputs")
-    return logits
-
-
-def _bounds_pair(bounds: Any) -> tuple[float, float] | None:
-    if bounds is None:
-        return None
-    try:
-        lo, hi = bounds
-        lo_f, hi_f = float(lo), float(hi)
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be None or a pair (lo, hi) of numbers, got bounds={bounds!r}") from None
-    if not (math.isfinite(lo_f) and math.isfinite(hi_f) and lo_f < hi_f):
-        raise ValueError(f"bounds must be finite with lo < hi, got bounds={bounds!r}")
-    return lo_f, hi_f
+    refined: bool = False
 
 
 class DeepFool:
@@ -201,14 +128,41 @@ class DeepFool:
     refine_rtol : float or None
         Relative tolerance of the refinement's line search, in ``(0, 1)``
         (``None``: 64 ulps of the input's dtype).
+    grads : {"auto", "batched", "loop"}
+        How the ``C - 1`` boundary normals of an iteration are computed.
+        ``"loop"``: one backward pass per candidate class.  ``"batched"``: all
+        of them in one call (:func:`torch.autograd.grad` with
+        ``is_grads_batched=True``), which holds the ``(C - 1)``-row Jacobian of
+        the active samples in memory.  ``"auto"`` (default): batched for a
+        module without convolutions, the loop otherwise (convolutions and
+        callables that are not modules); see Notes.  The results agree up to
+        rounding.
+    on_nonfinite : {"fail", "raise"}
+        What happens when the model returns NaN or infinite logits (or a step
+        turns non-finite) after the clean inputs: ``"fail"`` (default) stops
+        those samples, which are reported as failures (distance ``+inf``);
+        ``"raise"`` raises a :class:`ValueError` naming them.
 
     Notes
     -----
-    * **Cost.** Each iteration runs one forward pass and ``C - 1`` backward
-      passes (one per candidate class other than the predicted one, over the
-      whole active batch) on the samples that have not flipped yet.  Memory
-      grows linearly with batch size: only the best boundary normal per sample
-      is kept, never the full ``(C - 1)``-row Jacobian.
+    * **Cost.** Each iteration runs one forward pass and ``C - 1``
+      vector-Jacobian products (one per candidate class other than the
+      predicted one) on the samples that have not flipped yet; the result's
+      ``forwards`` and ``backwards`` count them per sample.  With
+      ``grads="loop"`` memory grows linearly with batch size: only the best
+      boundary normal per sample is kept, never the full Jacobian.
+    * **Which gradient path.** On one CPU thread (``benchmarks/bench_minnorm.py``
+      and the measurements quoted in ``benchmarks/RESULTS.md``) the batched call
+      is faster for fully connected models, where the loop's cost is mostly
+      per-call overhead (up to 3x at small batches), and slower for
+      convolutional ones at large batches (about 0.7x on LeNet at 64 and 256
+      active rows: the batched convolution backward does the same arithmetic
+      with extra copies), though faster there at 16 rows or fewer (1.2-1.5x);
+      over whole attacks on convolutional networks the two paths came within
+      about 10% of each other.  ``"auto"`` follows the large-batch
+      measurement; where the batched call would fall
+      back to a slow per-row loop (an operation without a batching rule) it
+      switches to the loop for the rest of the call.
     * **No side effects on the model.** Gradients are taken with
       :func:`torch.autograd.grad` with respect to the inputs only, so nothing is
       accumulated in the parameters' ``.grad``; ``requires_grad`` flags are not
@@ -250,17 +204,19 @@ class DeepFool:
         refine: bool = False,
         refine_steps: int = 24,
         refine_rtol: float | None = None,
+        grads: str = "auto",
+        on_nonfinite: str = "fail",
     ) -> None:
-        if norm not in ("l2", "linf"):
-            raise ValueError(f"norm must be 'l2' or 'linf', got norm={norm!r}")
-        self.norm = norm
+        self.norm = check_norm(norm)
         self.overshoot = check_nonnegative("overshoot", overshoot)
         self.max_iter = check_int("max_iter", max_iter, minimum=1)
         self.candidates = None if candidates is None else check_int("candidates", candidates, minimum=2)
-        self.bounds = _bounds_pair(bounds)
+        self.bounds = bounds_pair(bounds)
         self.refine = check_bool("refine", refine)
         self.refine_steps = check_int("refine_steps", refine_steps, minimum=1)
         self.refine_rtol = None if refine_rtol is None else check_open_probability("refine_rtol", refine_rtol)
+        self.grads = check_choice("grads", grads, GRADS)
+        self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, NONFINITE)
 
     def __repr__(self) -> str:
         return (
@@ -285,24 +241,17 @@ class DeepFool:
 
         Raises
         ------
+        TypeError
+            For a model that is not callable or returns something other than a
+            floating-point tensor, or an ``x`` that is not a floating-point
+            tensor (the error is also a ``ValueError``).
         ValueError
-            For a non-tensor, non-floating, lower-dimensional, NaN/inf or
-            out-of-box ``x``, a model whose output is not ``(batch, K)`` finite
-            logits with ``K >= 2``, or a module with training-mode batch-norm or
-            dropout.
+            For a lower-dimensional, NaN/inf or out-of-box ``x``, a model whose
+            output is not ``(batch, K)`` finite logits with ``K >= 2``, a module
+            with training-mode batch-norm or dropout, or non-finite logits
+            mid-attack with ``on_nonfinite="raise"``.
         """
-        if not callable(model):
-            raise ValueError(f"model must be callable, got model={model!r}")
-        problem = model_mode_problem("model", model)
-        if problem:
-            raise ValueError(problem)
-        x0 = check_tensor("x", x, min_dim=2).detach()
-        if self.bounds is not None and x0.numel():
-            lo, hi = self.bounds
-            if bool((x0 < lo).any() or (x0 > hi).any()):
-                raise ValueError(
-                    f"x lies outside bounds={self.bounds!r}: min {float(x0.min())!r}, max {float(x0.max())!r}"
-                )
+        x0 = prepare(model, x, self.bounds)
         with torch.inference_mode(False), torch.enable_grad():
             x0 = x0.clone()  # a normal tensor even if x came from inference mode
             result, margins = self._attack(model, x0)
@@ -315,26 +264,28 @@ class DeepFool:
         return self(model, x)
 
     # ------------------------------------------------------------------ core
-    def _clip(self, v: torch.Tensor) -> torch.Tensor:
-        return v if self.bounds is None else v.clamp(self.bounds[0], self.bounds[1])
-
     def _attack(self, model: Model, x0: torch.Tensor) -> tuple[DeepFoolResult, tuple[torch.Tensor, torch.Tensor]]:
-        """The attack, plus :func:`_excess` at the clean and at the returned points (for refinement)."""
+        """The attack, plus :func:`excess` at the clean and at the returned points (for refinement)."""
         n, dev = x0.shape[0], x0.device
         label = torch.zeros(n, dtype=torch.int64, device=dev)
         adv_label = torch.zeros(n, dtype=torch.int64, device=dev)
         iterations = torch.zeros(n, dtype=torch.int64, device=dev)
         success = torch.zeros(n, dtype=torch.bool, device=dev)
+        forwards, backwards = counts(n, dev)
         r_tot = torch.zeros_like(x0)
         adversarial = x0.clone()
         if n == 0:  # nothing to attack; the model is not called
             empty = torch.zeros(0, dtype=x0.dtype, device=dev)
-            res = DeepFoolResult(r_tot, adversarial, empty, success, iterations, label, adv_label, self.norm, False)
+            res = DeepFoolResult(
+                r_tot, adversarial, empty, success, iterations, label, adv_label, self.norm,
+                forwards=forwards, backwards=backwards,
+            )
             return res, (empty, empty)
 
+        batched = self.grads == "batched" or (self.grads == "auto" and _prefers_batched(model))
         active = torch.arange(n, device=dev)  # indices of samples still running
         x_cur = x0
-        cand: torch.Tensor | None = None
+        cand = torch.zeros(n, 0, dtype=torch.int64, device=dev)
         n_classes = 0
         scale = 1.0 + self.overshoot
         for it in range(self.max_iter + 1):
@@ -342,18 +293,21 @@ class DeepFool:
             xa = x_cur.detach().requires_grad_(not last)
             with torch.set_grad_enabled(not last):
                 logits = model(xa)
+            forwards[active] += 1
             if it == 0:
-                logits = _check_logits(logits, n)
+                logits = check_logits(logits, n)
                 n_classes = logits.shape[1]
                 label = logits.detach().argmax(dim=1)
-                excess_clean = _excess(logits.detach(), label).to(x0.dtype)
+                excess_clean = excess(logits.detach(), label).to(x0.dtype)
                 excess_final = excess_clean.clone()
                 cand = self._candidate_classes(logits.detach(), label)
             else:
-                _check_later_logits(logits, active.shape[0], n_classes)
+                check_later_logits(logits, active.shape[0], n_classes)
             lab = label[active]
             pred = logits.detach().argmax(dim=1)
             finite = torch.isfinite(logits.detach()).all(dim=1)
+            if self.on_nonfinite == "raise" and not bool(finite.all()):
+                raise nonfinite_error("DeepFool", active[~finite], it)
             flipped = (pred != lab) & finite
             stop = flipped | ~finite | last
             if bool(stop.any()):
@@ -362,36 +316,54 @@ class DeepFool:
                 adv_label[idx] = pred[stop]
                 iterations[idx] = it
                 adversarial[idx] = x_cur[stop].detach()
-                excess_final[idx] = _excess(logits.detach()[stop], lab[stop]).to(x0.dtype)
+                excess_final[idx] = excess(logits.detach()[stop], lab[stop]).to(x0.dtype)
             keep = ~stop
             n_keep = int(keep.sum())
             if n_keep == 0:
                 break
             n_stop = keep.numel() - n_keep
-            if n_stop * (cand.shape[1] - 1) > n_keep:  # type: ignore[union-attr]
+            if n_stop * (cand.shape[1] - 1) > n_keep:
                 # Many rows just finished: a fresh forward pass on the others is
                 # cheaper than carrying the finished rows through C - 1 backward passes.
                 active = active[keep]
                 xa = x_cur[keep].detach().requires_grad_(True)
-                logits = model(xa)
-                _check_later_logits(logits, n_keep, n_classes)
-                step = self._step(logits, xa, label[active], cand[active], None)  # type: ignore[index]
+                logits = check_later_logits(model(xa), n_keep, n_classes)
+                forwards[active] += 1
+                step, batched = self._step(logits, xa, label[active], cand[active], None, batched)
+                x_kept = x_cur[keep]
             else:
-                step = self._step(logits, xa, lab, cand[active], None if n_stop == 0 else keep)  # type: ignore[index]
+                step, batched = self._step(logits, xa, lab, cand[active], None if n_stop == 0 else keep, batched)
                 active = active[keep]
+                x_kept = x_cur if n_stop == 0 else x_cur[keep]
+            backwards[active] += cand.shape[1] - 1
+            bad = ~torch.isfinite(step.reshape(n_keep, -1)).all(dim=1)
+            if bool(bad.any()):
+                # a NaN or infinite gradient: the sample stops where it is, not adversarial
+                if self.on_nonfinite == "raise":
+                    raise nonfinite_error("DeepFool", active[bad], it)
+                idx = active[bad]
+                adversarial[idx] = x_kept[bad].detach()
+                adv_label[idx] = label[idx]
+                iterations[idx] = it
+                excess_final[idx] = -math.inf
+                active, step = active[~bad], step[~bad]
+                if not active.numel():
+                    break
             r_tot[active] += step
-            x_cur = self._clip(x0[active] + scale * r_tot[active])
+            x_cur = clip(x0[active] + scale * r_tot[active], self.bounds)
         perturbation = adversarial - x0
         result = DeepFoolResult(
             perturbation=perturbation,
             adversarial=adversarial,
-            norm=_norms(perturbation, self.norm),
+            norm=norms(perturbation, self.norm),
             success=success,
             iterations=iterations,
             label=label,
             adv_label=adv_label,
             p=self.norm,
             refined=False,
+            forwards=forwards,
+            backwards=backwards,
         )
         return result, (excess_clean, excess_final)
 
@@ -410,33 +382,92 @@ class DeepFool:
         lab: torch.Tensor,
         cand: torch.Tensor,
         keep: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """DeepFool's linearised step for the rows of ``xa`` selected by ``keep`` (``None``: all)."""
+        batched: bool,
+    ) -> tuple[torch.Tensor, bool]:
+        """DeepFool's linearised step for the rows of ``xa`` selected by ``keep`` (``None``: all).
+
+        Returns the step and whether the batched gradient path is still to be used.
+        """
         own = logits.gather(1, lab[:, None])
         diffs = logits.gather(1, cand[:, 1:]) - own  # (m, C-1), <= 0 before flipping
-        n_other = diffs.shape[1]
-        m = xa.shape[0] if keep is None else int(keep.sum())
-        best_dist = torch.full((m,), math.inf, dtype=xa.dtype, device=xa.device)
-        best_w = torch.zeros((m,) + tuple(xa.shape[1:]), dtype=xa.dtype, device=xa.device)
-        best_dual = torch.ones(m, dtype=xa.dtype, device=xa.device)
         f_abs = (diffs.detach() if keep is None else diffs.detach()[keep]).abs()
+        if batched:
+            w_all, batched = _batched_normals(diffs, xa, strict=self.grads == "batched")
+        if batched:
+            w_all = w_all if keep is None else w_all[:, keep]
+            m = w_all.shape[1]
+            dual = dual_norms(w_all.reshape((-1, *w_all.shape[2:])), self.norm).reshape(-1, m)
+            dist = f_abs.T / (dual + _TINY)  # (C-1, m)
+            j = dist.argmin(dim=0)  # the first minimum, as the loop below takes it
+            rows = torch.arange(m, device=xa.device)
+            best_w, best_dist, best_dual = w_all[j, rows], dist[j, rows], dual[j, rows]
+        else:
+            best_w, best_dist, best_dual = self._loop_normals(diffs, xa, f_abs, keep)
+        # no usable gradient (a flat model): no step, the sample fails after max_iter
+        length = torch.where(best_dual > 0, best_dist + MIN_STEP, torch.zeros_like(best_dist))
+        if self.norm == "l2":
+            return expand(length / (best_dual + _TINY), best_w) * best_w, batched
+        return expand(length, best_w) * best_w.sign(), batched
+
+    def _loop_normals(
+        self, diffs: torch.Tensor, xa: torch.Tensor, f_abs: torch.Tensor, keep: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One backward pass per candidate class, keeping the closest boundary's normal."""
+        n_other = diffs.shape[1]
+        m = f_abs.shape[0]
+        best_dist = torch.full((m,), math.inf, dtype=xa.dtype, device=xa.device)
+        best_w = torch.zeros((m, *xa.shape[1:]), dtype=xa.dtype, device=xa.device)
+        best_dual = torch.ones(m, dtype=xa.dtype, device=xa.device)
         for j in range(n_other):
             w = _input_grad(diffs[:, j].sum(), xa, retain_graph=j < n_other - 1)
             w = w if keep is None else w[keep]
-            flat = w.reshape(m, -1)
-            dual = flat.norm(dim=1) if self.norm == "l2" else flat.abs().sum(dim=1)
+            dual = dual_norms(w, self.norm)
             dist = f_abs[:, j] / (dual + _TINY)
             better = dist < best_dist
             if j == 0:
                 better = torch.ones_like(better)
             best_dist = torch.where(better, dist, best_dist)
             best_dual = torch.where(better, dual, best_dual)
-            best_w = torch.where(_expand(better, w), w, best_w)
-        # no usable gradient (a flat model): no step, the sample fails after max_iter
-        length = torch.where(best_dual > 0, best_dist + MIN_STEP, torch.zeros_like(best_dist))
-        if self.norm == "l2":
-            return _expand(length / (best_dual + _TINY), best_w) * best_w
-        return _expand(length, best_w) * best_w.sign()
+            best_w = torch.where(expand(better, w), w, best_w)
+        return best_w, best_dist, best_dual
+
+
+def _prefers_batched(model: Model) -> bool:
+    """``grads="auto"``: batched gradients for modules without convolutions (see :class:`DeepFool`)."""
+    if not isinstance(model, nn.Module):
+        return False
+    return not any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+
+
+def _batched_normals(diffs: torch.Tensor, xa: torch.Tensor, *, strict: bool) -> tuple[torch.Tensor, bool]:
+    """All ``C - 1`` gradients of ``diffs`` (summed over rows) in one call: ``(C - 1, m, ...)``.
+
+    Returns ``(gradients, True)``, or ``(anything, False)`` when, with
+    ``strict=False``, autograd warned that it fell back to a per-row loop or
+    could not batch the backward pass: the caller then uses the loop.
+    """
+    m, c1 = diffs.shape
+    if not diffs.requires_grad:
+        return torch.zeros((c1, *xa.shape), dtype=xa.dtype, device=xa.device), True
+    eye = torch.eye(c1, dtype=diffs.dtype, device=diffs.device)[:, None, :].expand(c1, m, c1)
+    if strict:
+        (g,) = torch.autograd.grad(
+            diffs, xa, grad_outputs=eye, retain_graph=True, is_grads_batched=True, allow_unused=True
+        )
+        return (torch.zeros((c1, *xa.shape), dtype=xa.dtype, device=xa.device) if g is None else g), True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            (g,) = torch.autograd.grad(
+                diffs, xa, grad_outputs=eye, retain_graph=True, is_grads_batched=True, allow_unused=True
+            )
+        except RuntimeError:
+            return diffs, False
+    if any("performance drop" in str(w.message) or "batching rule" in str(w.message) for w in caught):
+        return diffs, False
+    for w in caught:  # anything else is the model's own business: pass it on
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return (torch.zeros((c1, *xa.shape), dtype=xa.dtype, device=xa.device) if g is None else g), True
 
 
 def _input_grad(output: torch.Tensor, x: torch.Tensor, *, retain_graph: bool) -> torch.Tensor:
@@ -447,40 +478,15 @@ def _input_grad(output: torch.Tensor, x: torch.Tensor, *, retain_graph: bool) ->
     return torch.zeros_like(x) if grad is None else grad
 
 
-def _check_later_logits(logits: Any, m: int, n_classes: int) -> None:
-    """The model keeps returning ``(batch, K)`` logits with the ``K`` it had on the clean inputs."""
-    if isinstance(logits, torch.Tensor) and tuple(logits.shape) == (m, n_classes):
-        return
-    got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-    raise ValueError(
-        f"model must return logits of shape (batch, K) with K = {n_classes} (as on the clean inputs) "
-        f"for a batch of {m}, got shape {got}"
-    )
-
-
-def _excess(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-    """Best other logit minus the ``label`` logit, minus rounding noise; ``-inf`` on non-finite rows.
-
-    Positive means adversarial with a margin that survives re-evaluation in
-    another batch (kernels may round differently for another batch size).
-    """
-    own = logits.gather(1, label[:, None])[:, 0]
-    other = logits.scatter(1, label[:, None], -math.inf).amax(dim=1)
-    eps = torch.finfo(logits.dtype).eps
-    noise = _MARGIN_ULPS * eps * logits.abs().amax(dim=1).clamp_min(1.0)
-    g = other - own - noise
-    return torch.where(torch.isfinite(logits).all(dim=1), g, torch.full_like(g, -math.inf))
-
-
 def refine_perturbations(
     model: Model,
     x: torch.Tensor,
-    result: DeepFoolResult,
+    result: R,
     *,
     steps: int = 24,
     rtol: float | None = None,
     bounds: tuple[float, float] | None = None,
-) -> DeepFoolResult:
+) -> R:
     r"""Shrink successful perturbations along their own direction, keeping them adversarial.
 
     For a successful sample with perturbation :math:`p` and original label
@@ -505,8 +511,8 @@ def refine_perturbations(
         The attacked model.
     x : torch.Tensor
         The clean inputs the result was computed on.
-    result : DeepFoolResult
-        DeepFool's output on ``x``.
+    result : AttackResult
+        An attack's output on ``x`` (DeepFool's, or any other attack's).
     steps : int
         At most so many evaluations of the model (each on the samples not yet
         converged); ``>= 1``.  More steps never give a larger norm.
@@ -519,11 +525,12 @@ def refine_perturbations(
 
     Returns
     -------
-    DeepFoolResult
-        With ``refined=True``.
+    AttackResult
+        Of the same type as ``result``; a :class:`DeepFoolResult` comes back with
+        ``refined=True``.
     """
     steps = check_int("steps", steps, minimum=1)
-    bounds = _bounds_pair(bounds)
+    bounds = bounds_pair(bounds)
     x = check_tensor("x", x, min_dim=2).detach()
     if rtol is not None:
         rtol = check_open_probability("rtol", rtol)
@@ -539,32 +546,34 @@ def refine_perturbations(
 def _refine(
     model: Model,
     x: torch.Tensor,
-    result: DeepFoolResult,
+    result: R,
     steps: int,
     rtol: float | None,
     bounds: tuple[float, float] | None,
     margins: tuple[torch.Tensor, torch.Tensor] | None,
-) -> DeepFoolResult:
-    """:func:`refine_perturbations` on checked arguments; ``margins`` (``_excess`` at the
+) -> R:
+    """:func:`refine_perturbations` on checked arguments; ``margins`` (``excess`` at the
     clean and at the returned points, known from the attack) saves two forward passes."""
-    tol = _MARGIN_ULPS * torch.finfo(x.dtype).eps if rtol is None else rtol
+    tol = MARGIN_ULPS * torch.finfo(x.dtype).eps if rtol is None else rtol
     idx = result.success.nonzero().flatten()
     adversarial = result.adversarial.detach().clone()
     adv_label = result.adv_label.clone()
+    forwards = result.forwards.clone()
     if idx.numel():
         with torch.no_grad():
             xb, p, lab = x[idx], result.perturbation.detach()[idx], result.label[idx]
 
             def point(rows: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-                v = xb[rows] + _expand(s, p[rows]) * p[rows]
+                v = xb[rows] + expand(s, p[rows]) * p[rows]
                 return v if bounds is None else v.clamp(bounds[0], bounds[1])
 
             everything = torch.arange(idx.numel(), device=x.device)
             lo = torch.zeros(idx.numel(), dtype=x.dtype, device=x.device)
             hi = torch.ones_like(lo)
             if margins is None:
-                g_lo = _excess(model(xb), lab).to(x.dtype)
-                g_hi = _excess(model(point(everything, hi)), lab).to(x.dtype)
+                g_lo = excess(model(xb), lab).to(x.dtype)
+                g_hi = excess(model(point(everything, hi)), lab).to(x.dtype)
+                forwards[idx] += 2
             else:
                 g_lo, g_hi = margins[0][idx].clone(), margins[1][idx].clone()
             last_side = torch.zeros(idx.numel(), dtype=torch.int8, device=x.device)
@@ -582,7 +591,8 @@ def _refine(
                 mid = lo[rows] + 0.5 * w
                 s = torch.where(stalls[rows] < 3, secant, mid)
                 s = torch.where((s > lo[rows]) & (s < hi[rows]), s, mid)  # rounding at a tiny bracket
-                g = _excess(model(point(rows, s)), lab[rows]).to(x.dtype)
+                g = excess(model(point(rows, s)), lab[rows]).to(x.dtype)
+                forwards[idx[rows]] += 1
                 adv = g > 0
                 # Illinois: the endpoint kept twice in a row gets half its weight
                 g_lo[rows] = torch.where(adv & (last_side[rows] == 1), 0.5 * g_lo[rows], g_lo[rows])
@@ -598,20 +608,24 @@ def _refine(
             if moved.numel():
                 cand = point(moved, hi[moved])
                 logits = model(cand)
+                forwards[idx[moved]] += 1
                 pred = logits.argmax(dim=1)
                 ok = (pred != lab[moved]) & torch.isfinite(logits).all(dim=1)
                 take = idx[moved[ok]]
                 adversarial[take] = cand[ok]
                 adv_label[take] = pred[ok]
     pert = adversarial - x
-    return DeepFoolResult(
+    extra = {"refined": True} if isinstance(result, DeepFoolResult) else {}
+    return dataclasses.replace(
+        result,
         perturbation=pert,
         adversarial=adversarial,
-        norm=_norms(pert, result.p),
+        norm=norms(pert, result.p),
         success=result.success.clone(),
         iterations=result.iterations.clone(),
         label=result.label.clone(),
         adv_label=adv_label,
-        p=result.p,
-        refined=True,
+        forwards=forwards,
+        backwards=result.backwards.clone(),
+        **extra,
     )
