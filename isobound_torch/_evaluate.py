@@ -57,6 +57,8 @@ _SETTING_NAMES = (
     "overshoot",
     "max_iter",
     "refine",
+    "attack",
+    "attack_steps",
     "n_examples",
 )
 
@@ -300,7 +302,7 @@ def evaluate(
         Any of ``quantile``, ``failure_prob``, ``modulus_confidence``,
         ``modulus_samples``, ``modulus_restarts``, ``modulus_steps``, ``radii``,
         ``audit_confidence``, ``ci_level``, ``chunk_size``, ``overshoot``,
-        ``max_iter``, ``refine``, ``n_examples`` (see
+        ``max_iter``, ``refine``, ``attack``, ``attack_steps``, ``n_examples`` (see
         :class:`~isobound_torch.experiment.evaluation.EvaluationSettings`).
 
     Returns

@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot (default 0.02)")
     b.add_argument("--max-iter", type=int, default=50, help="DeepFool iterations (default 50)")
     b.add_argument("--no-refine", action="store_true", help="keep DeepFool's raw perturbations")
+    b.add_argument(
+        "--attack",
+        choices=("deepfool", "fmn", "ddn", "best"),
+        default="deepfool",
+        help="the attack that measures distances: deepfool (the paper's, fastest), fmn, ddn (l2 only) or best "
+        "(per sample the smallest verified of deepfool, fmn and ddn; about 10%% smaller distances at ~20x the time)",
+    )
+    b.add_argument("--attack-steps", type=int, help="iterations of FMN and DDN (default 100)")
     b.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25)")
     b.add_argument("--failure-prob", type=float, default=0.01, help="delta of the estimated modulus (default 0.01)")
     b.add_argument(
@@ -195,6 +203,8 @@ def run_cli(ns: argparse.Namespace) -> Any:
         "overshoot": ns.overshoot,
         "max_iter": ns.max_iter,
         "refine": not ns.no_refine,
+        "attack": ns.attack,
+        "attack_steps": ns.attack_steps,
         "quantile": ns.quantile,
         "failure_prob": ns.failure_prob,
         "modulus_confidence": ns.modulus_confidence,

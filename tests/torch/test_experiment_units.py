@@ -42,6 +42,9 @@ def test_config_json_round_trip() -> None:
     assert cfg.classifiers == ("lenet",) and cfg.radii == (0.1, 0.2)
     again = ExperimentConfig.from_dict(json.loads(cfg.to_json()))
     assert again == cfg
+    best = ExperimentConfig(attack="best", attack_steps=20)
+    assert ExperimentConfig.from_dict(json.loads(best.to_json())) == best
+    assert (best.evaluation_settings().attack, best.evaluation_settings().attack_steps) == ("best", 20)
     with pytest.raises(ValueError, match=r"unknown configuration keys.*'epochs'"):
         ExperimentConfig.from_dict({"epochs": 3})
     with pytest.raises(ValueError, match="data must be a dict"):
@@ -54,6 +57,9 @@ def test_config_json_round_trip() -> None:
         ({"dataset": "mnist"}, "dataset must be one of"),
         ({"dataset": "svhn"}, "data_dir is required"),
         ({"device": "gpu"}, "device must be"),
+        ({"attack": "cw"}, "attack must be one of deepfool, fmn, ddn, best, got attack='cw'"),
+        ({"attack": "ddn", "norms": ("l2", "linf")}, "attack='ddn' measures l2 distances only"),
+        ({"attack_steps": -3}, r"attack_steps must be an integer >= 1, got attack_steps=-3"),
         ({"device": "cuda:x"}, "device must be"),
         ({"seed": -1}, "seed"),
         ({"seed": 1.5}, "seed"),
