@@ -1,0 +1,631 @@
+r"""Float64 numerics of the worst-case robustness :math:`R^*`, with error bounds.
+
+A set of classes is described by distinct log-probabilities
+:math:`\log p_i` with multiplicities :math:`c_i` and thresholds
+:math:`b_i` (:math:`\Phi(b_i) = p_i`; for a majority class
+:math:`\bar\Phi(b_i)` is the mass of the other classes).  For radii
+:math:`x > 0` this module evaluates
+
+* the **mass** :math:`B(x) = \sum_i c_i\,[\Phi(b_i) - \Phi(b_i - x)]`, as a
+  sum of interval masses (short intervals by Gauss--Legendre quadrature
+  around their midpoint, long ones as a difference that cannot cancel by
+  more than a factor 4.3, tiny classes in logarithms);
+* the **tail** :math:`1 - B(x) = S(x) = \sum_i c_i\,\Phi(b_i - x)`, a sum of
+  positive terms (``ndtr``; ``log_ndtr`` and ``logsumexp`` below 1e-280 and
+  for classes whose multiplicity is beyond the float range);
+* their logarithms over the whole float range, and the density
+  :math:`B'(x) = \sum_i c_i\,\varphi(b_i - x)` with its derivative.
+
+Nothing here is rounded to a safe side.  Instead every value comes with
+``rho``, a bound on its relative error in units of the machine epsilon
+(for a logarithm: on its absolute error).  It is a first-order bound
+assembled term by term from the sources of error of each formula:
+
+* the rounding of the argument ``x = b - r`` of ``ndtr`` (about
+  :math:`|x|^2` ulps of :math:`\Phi(x)`) and of the threshold ``b`` itself
+  (about :math:`|x||b|` ulps), a few ulps for ``ndtr`` itself;
+* for an exponentiated logarithm, the size of that logarithm (``exp`` of
+  an argument near -700 carries 700 ulps), and the log-multiplicity;
+* for a difference, its amplification ``(base + y) / (base - y)``;
+* the quadrature error (below 5 ulps in the region where it is used).
+
+The caller (:class:`isobound.IsoperimetricBound`) multiplies the bound by
+a safety factor, adds the rounding of the final sums, and moves each value
+to its safe side by that much.  ``benchmarks/accuracy.py`` and the test
+suite check, against 50-digit mpmath values, that the error never exceeds
+the bound.
+
+The quantile solver (:meth:`Kernel.solve`) is a bracketed, vectorised
+Newton--Halley iteration on the mass (small probabilities), the tail (large
+ones) or their logarithms (targets below 1e-280), with the root moved up by
+its own error bound.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special as sc
+
+from ._gaussian import SHORT_HALF, SHORT_MID_HALF, log_interval_mass, short_average
+
+__all__ = ["Kernel", "EPS", "FLOOR"]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+EPS = 2.0**-52
+#: Linear sums below this are recomputed from logarithms (ndtr flushes to 0 near 1e-308).
+FLOOR = 1e-280
+_LOG_FLOOR = math.log(FLOOR)
+_LOG_HALF = math.log(0.5)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_SQRT_PI_2 = math.sqrt(0.5 * math.pi)
+_SQRT1_2 = math.sqrt(0.5)
+_TINY = float(np.finfo(np.float64).tiny)
+
+def _refine_threshold(b: FloatArray, logp: FloatArray) -> FloatArray:
+    """Two Newton steps on ``log_ndtr(b) = logp`` (``ndtri_exp`` loses up to 3000 ulps
+    below -1e4; ``log_ndtr`` is good to 2 ulps, which pins ``b`` to about an ulp)."""
+    for _ in range(2):
+        resid = sc.log_ndtr(b) - logp
+        # d log Phi / db = phi / Phi, and Phi / phi = sqrt(pi/2) erfcx(-b/sqrt 2)
+        b = b - resid * (_SQRT_PI_2 * sc.erfcx(-b * _SQRT1_2))
+    return b
+
+
+def _logsumexp_rows(y: FloatArray) -> FloatArray:
+    """``log(sum_j exp(y[:, j]))`` per row; ``-inf`` for rows that are all ``-inf``."""
+    if y.shape[1] == 1:
+        return y[:, 0].copy()
+    m = np.max(y, axis=1)
+    shift = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", under="ignore"):
+        out: FloatArray = shift + np.log(np.exp(y - shift[:, None]).sum(axis=1))
+    return out
+
+
+def _softmax_mean(y: FloatArray, rho: FloatArray, logsum: FloatArray) -> FloatArray:
+    """``sum_j exp(y_j - logsum) rho_j`` per row (the rho of a log-domain sum)."""
+    with np.errstate(under="ignore", invalid="ignore"):
+        w = np.exp(y - np.where(np.isfinite(logsum), logsum, 0.0)[:, None])
+        out: FloatArray = np.where(np.isfinite(logsum), (w * rho).sum(axis=1), 0.0)
+    return out
+
+
+class Kernel:
+    """Evaluations of B, 1 - B, their logs and the density for one set of classes.
+
+    Parameters
+    ----------
+    logp : ndarray
+        Distinct finite log-probabilities, sorted ascending, normalised.
+    counts : ndarray
+        Multiplicities as floats (``inf`` where beyond the float range).
+    logc : ndarray
+        Their logarithms (exact for any integer size).
+    """
+
+    __slots__ = (
+        "b",
+        "absb",
+        "base",
+        "b_max",
+        "cols_log",
+        "cols_log_s",
+        "counts",
+        "degenerate",
+        "i_max",
+        "log_k",
+        "log_m",
+        "log_pdf0",
+        "logbase",
+        "logc",
+        "logc_pdf",
+        "logp",
+        "logq",
+        "minority",
+        "ncols",
+        "rho_long",
+        "rho_pdf0",
+        "rho_short",
+        "sigma",
+        "sign",
+        "twob2",
+        "w_lin",
+        "w_s",
+    )
+
+    def __init__(self, logp: FloatArray, counts: FloatArray, logc: FloatArray) -> None:
+        n = logp.size
+        with np.errstate(under="ignore"):
+            p = np.exp(logp)
+        minority = logp <= _LOG_HALF
+        logq = np.empty(n)
+        logq[minority] = np.log1p(-p[minority])
+        for i in np.flatnonzero(~minority):
+            # a majority class: 1 - p_i is the mass of the other classes
+            terms = [float(v) for v in np.delete(logp + logc, i)]
+            if counts[i] > 1.0:
+                terms.append(float(logp[i]) + math.log(counts[i] - 1.0))
+            logq[i] = float(sc.logsumexp(terms)) if terms else -math.inf
+        b = np.empty(n)
+        with np.errstate(divide="ignore"):
+            b[minority] = sc.ndtri_exp(logp[minority])
+            b[~minority] = -sc.ndtri_exp(logq[~minority])
+        deep = minority & (logp < -700.0)
+        if np.any(deep):
+            b[deep] = _refine_threshold(b[deep], logp[deep])
+        deep = ~minority & (logq < -700.0) & (logq > -np.inf)
+        if np.any(deep):
+            b[deep] = -_refine_threshold(-b[deep], logq[deep])
+        # one class of probability 1 (all others empty) has no boundary: R* = inf
+        self.degenerate = not bool(np.all(np.isfinite(b)))
+        self.logp, self.counts, self.logc, self.b, self.logq = logp, counts, logc, b, logq
+        self.minority = minority
+        self.ncols = b.size
+        self.absb = np.abs(b)
+        self.sign = np.where(minority, 1.0, -1.0)
+        self.logbase = np.where(minority, logp, logq)
+        with np.errstate(under="ignore"):
+            self.base = np.exp(self.logbase)
+        lin = (self.logbase > -620.0) & (logc < 690.0)
+        slin = logc < 690.0
+        self.w_lin = np.where(lin, counts, 0.0)
+        self.w_s = np.where(slin, counts, 0.0)
+        self.cols_log = np.flatnonzero(~lin)
+        self.cols_log_s = np.flatnonzero(~slin)
+        self.logc_pdf = logc - _LOG_SQRT_2PI
+        self.twob2 = 1.5 * self.absb + 3.5
+        # short intervals, exp(log c - log sqrt(2 pi) - mid^2/2) x G: the log count
+        # and its shift (|log c| ulps), mid = b - x/2 with the threshold's error
+        # (1.5 ulps of b) and its own rounding, the square, the subtraction,
+        # the quadrature (5 ulps); |mid| <= |b| + 1/4 there
+        self.rho_short = 8.0 + 1.5 * np.abs(logc) + 2.5 * (self.absb + 0.25) ** 2
+        self.rho_long = 6.0 + np.abs(self.logbase)
+        # rounding of the row sums: at worst (K/4 + 3) ulps for a BLAS dot product
+        self.sigma = 3.0 + 0.25 * self.ncols
+        if not self.degenerate:
+            self.b_max = float(b.max())
+            self.i_max = int(np.argmax(b))
+            self.log_k = float(sc.logsumexp(logc))
+            y0 = self.logc_pdf - 0.5 * b * b
+            self.log_pdf0 = float(sc.logsumexp(y0))
+            # absolute error of log B'(0): the terms' exponents, weighted by the terms
+            w0 = np.exp(y0 - self.log_pdf0)
+            self.rho_pdf0 = 4.0 + float(np.dot(w0, 1.5 * np.abs(logc) + 2.5 * b * b + 1.5 * self.absb))
+            bm = np.minimum(b, 0.0)
+            self.log_m = float(sc.logsumexp(self.logc_pdf - 0.5 * bm * bm))
+        else:
+            self.b_max = self.log_k = self.log_pdf0 = self.log_m = -math.inf
+            self.rho_pdf0 = 0.0
+            self.i_max = 0
+
+    # -- the tail S = 1 - B ---------------------------------------------------
+
+    def tail(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``S(x)`` and its error factor ``rho``; exact to rho down to 1e-280,
+        an ``exp`` of the log below (which may underflow)."""
+        d = self.b - x[:, None]
+        y = sc.ndtr(d)
+        t = y * self.w_s
+        s = t.sum(axis=1)
+        ad = np.abs(d)
+        ad *= 1.5 * ad + self.twob2
+        ad += 4.0
+        ad *= t
+        err = ad.sum(axis=1)
+        if self.cols_log_s.size:
+            ls, lrho = self._log_tail_cols(d[:, self.cols_log_s], self.cols_log_s)
+            with np.errstate(under="ignore"):
+                tl = np.exp(ls)
+            s += tl
+            err += tl * lrho
+        deep = s < FLOOR
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.where(s > 0, err / s, 0.0)
+        if np.any(deep):
+            ls, lrho = self._log_tail_cols(d[deep], np.arange(self.ncols))
+            with np.errstate(under="ignore"):
+                s[deep] = np.exp(ls)
+            rho[deep] = lrho
+        return s, rho
+
+    def log_tail(
+        self, x: FloatArray, known: tuple[FloatArray, FloatArray] | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """``log S(x)`` over the whole range and its absolute error factor
+        (``known``: the result of :meth:`tail` at ``x``, if already computed)."""
+        s, rho = self.tail(x) if known is None else (known[0].copy(), known[1].copy())
+        out = np.empty(x.shape)
+        ok = s >= FLOOR
+        out[ok] = np.log(s[ok])
+        if not np.all(ok):
+            d = self.b - x[~ok, None]
+            out[~ok], rho[~ok] = self._log_tail_cols(d, np.arange(self.ncols))
+        return out, rho
+
+    def _log_tail_cols(self, d: FloatArray, cols: NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+        """log of ``sum_j c_j Phi(d_j)`` over the given columns, and its rho."""
+        lt = sc.log_ndtr(d)
+        y = lt + self.logc[cols]
+        ls = _logsumexp_rows(y)
+        ad = np.abs(d)
+        rho = 6.0 + ad * (1.5 * ad + self.twob2[cols]) + 2.0 * np.abs(lt) + np.abs(self.logc[cols])
+        return ls, _softmax_mean(y, rho, ls)
+
+    # -- the mass B -------------------------------------------------------------
+
+    def mass(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``B(x)`` by interval masses and its error factor.
+
+        Exact to rho wherever it is a normal float, and also below that for
+        radii whose intervals are all short (then ``B = x G`` with ``G`` a
+        normal float, so a subnormal ``B`` has only the final rounding)."""
+        total, rho, _ = self._mass_parts(x)
+        return total, rho
+
+    def _mass_parts(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``(B, rho, G)`` with ``B = x G`` on rows whose intervals are all short
+        (``G`` is NaN on the others)."""
+        n = x.size
+        h = 0.5 * x
+        mid = self.b - h[:, None]
+        hh = h[:, None]
+        short = (hh <= SHORT_HALF) & (np.abs(mid) * hh <= SHORT_MID_HALF)
+        total = np.zeros(n)
+        err = np.zeros(n)
+        g = np.full(n, np.nan)
+        eg = np.zeros(n)
+        rows_short = short.all(axis=1)
+        if rows_short.all():
+            g, eg = self._short_dense(mid, h)
+            total = g * x
+        else:
+            ra = np.flatnonzero(rows_short)
+            if ra.size:
+                g[ra], eg[ra] = self._short_dense(mid[ra], h[ra])
+                total[ra] = g[ra] * x[ra]
+            rm = np.flatnonzero(~rows_short)
+            total[rm], err[rm] = self._mixed(x[rm], mid[rm], h[rm], short[rm])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.where(np.isnan(g), np.where(total > 0, err / total, 0.0), eg / g)
+        # linear sums that may have lost underflowed terms: redo those rows in logs
+        deep = np.where(np.isnan(g), total < FLOOR, g < 1e-270)
+        if np.any(deep):
+            lm, lrho = self._log_mass_rows(x[deep])
+            with np.errstate(under="ignore"):
+                total[deep] = np.exp(lm)
+            rho[deep] = lrho
+            g[deep] = np.nan
+        return total, rho, g
+
+    def _mixed(
+        self, x: FloatArray, mid: FloatArray, h: FloatArray, short: BoolArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Rows with some long intervals: quadrature where short, a difference of
+        tails where long (columns in linear range), logarithms for the rest."""
+        n = x.size
+        total = np.zeros(n)
+        err = np.zeros(n)
+        if not short.any() and not self.cols_log.size:
+            # every interval long: one dense pass of differences of tails
+            d = self.b - x[:, None]
+            y = sc.ndtr(d * self.sign)
+            m = (self.base - y) * self.sign
+            np.maximum(m, 0.0, out=m)
+            total += m @ self.w_lin
+            ad = np.abs(d)
+            ad *= 1.5 * ad + self.twob2
+            ad += self.rho_long
+            ad *= y + self.base
+            err += ad @ self.w_lin
+            return total, err
+        r, c = np.nonzero(short)
+        if r.size:
+            ms = mid[r, c]
+            with np.errstate(under="ignore"):
+                val = np.exp(self.logc_pdf[c] - 0.5 * ms * ms)
+            val *= x[r] * short_average(ms, h[r])
+            total += np.bincount(r, weights=val, minlength=n)
+            err += np.bincount(r, weights=val * self.rho_short[c], minlength=n)
+        long_ = ~short
+        if self.cols_log.size:
+            long_log = np.zeros_like(long_)
+            long_log[:, self.cols_log] = long_[:, self.cols_log]
+            long_[:, self.cols_log] = False
+            r, c = np.nonzero(long_log)
+            if r.size:
+                lim = log_interval_mass(self.b[c], x[r])
+                y = lim + self.logc[c]
+                with np.errstate(under="ignore"):
+                    val = np.exp(y)
+                d = np.abs(self.b[c] - x[r])
+                rho = 6.0 + np.abs(self.logc[c]) + 2.0 * np.abs(lim) + d * (1.5 * d + self.twob2[c])
+                total += np.bincount(r, weights=val, minlength=n)
+                err += np.bincount(r, weights=val * rho, minlength=n)
+        r, c = np.nonzero(long_)
+        if r.size:
+            d = self.b[c] - x[r]
+            sg = self.sign[c]
+            base = self.base[c]
+            y = sc.ndtr(d * sg)
+            w = self.w_lin[c]
+            m = np.maximum((base - y) * sg, 0.0)
+            total += np.bincount(r, weights=m * w, minlength=n)
+            ad = np.abs(d)
+            rho = (base + y) * w * (self.rho_long[c] + ad * (1.5 * ad + self.twob2[c]))
+            err += np.bincount(r, weights=rho, minlength=n)
+        return total, err
+
+    def _short_dense(self, mid: FloatArray, h: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``G = B(x) / x`` and its error sum for rows whose intervals are all short."""
+        a = self.logc_pdf - 0.5 * mid * mid
+        with np.errstate(under="ignore"):
+            t = np.exp(a)
+        t *= short_average(mid, np.broadcast_to(h[:, None], mid.shape))
+        return t.sum(axis=1), t @ self.rho_short
+
+    def _log_mass_rows(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """log B for every row, all columns in logarithms, and its absolute error factor."""
+        bb = np.broadcast_to(self.b, (x.size, self.ncols))
+        xx = np.broadcast_to(x[:, None], bb.shape)
+        lim = log_interval_mass(bb, xx)
+        y = lim + self.logc
+        lm = _logsumexp_rows(y)
+        d = np.abs(bb - xx)
+        rho = 8.0 + np.abs(self.logc) + 2.0 * np.abs(lim) + d * (1.5 * d + self.twob2)
+        rho = rho + 2.5 * (self.absb + 0.25) ** 2
+        return lm, _softmax_mean(y, rho, lm)
+
+    def log_mass(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``log B(x)`` over the whole range and its absolute error factor."""
+        m, rho, g = self._mass_parts(x)
+        out = np.empty(x.shape)
+        viag = ~np.isnan(g)
+        out[viag] = np.log(x[viag]) + np.log(g[viag])
+        ok = ~viag & (m >= FLOOR)
+        out[ok] = np.log(m[ok])
+        rest = ~viag & ~ok
+        if np.any(rest):
+            out[rest], rho[rest] = self._log_mass_rows(x[rest])
+        return out, rho
+
+    # -- density ------------------------------------------------------------------
+
+    def density(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``B'(x) = sum_i c_i phi(b_i - x)`` and its derivative ``sum_i c_i phi(b_i - x) (b_i - x)``."""
+        d = self.b - x[:, None]
+        with np.errstate(under="ignore"):
+            e = np.exp(self.logc_pdf - 0.5 * d * d)
+        pdf = e.sum(axis=1)
+        e *= d
+        return pdf, e.sum(axis=1)
+
+    def log_density(self, x: FloatArray) -> FloatArray:
+        """``log B'(x)`` without underflow."""
+        d = self.b - x[:, None]
+        return _logsumexp_rows(self.logc_pdf - 0.5 * d * d)
+
+    # -- quantiles ------------------------------------------------------------------
+
+    def error(self, rho: FloatArray) -> FloatArray:
+        """Relative error bound of a value whose error factor is ``rho``: a safety
+        factor of 2 on the first-order analysis, plus the rounding of the sums."""
+        return 2.0 * EPS * (rho + self.sigma)
+
+    def solve(
+        self, target: FloatArray, *, cdf_side: bool, guess: FloatArray | None = None
+    ) -> FloatArray:
+        r"""Root of ``B(x) = target`` (cdf side) or ``S(x) = target``, moved up.
+
+        ``0 < target <= 1/2``.  The returned ``x`` is above the root by at least
+        the root's own error bound, so that the exact ``B(x) >= target`` (cdf
+        side) or ``S(x) <= target`` (sf side): it is an upper bound on the
+        quantile.  Targets below 1e-270 are solved on the logarithm, in the
+        variable ``log x``; on the cdf side the tiniest ones have the closed
+        form ``x = target / B'(0)`` (to 1e-17).
+        """
+        target = np.asarray(target, dtype=np.float64)
+        out = np.empty(target.shape)
+        t = np.log(target)
+        lin = target >= 1e-270
+        if cdf_side:
+            # B(x) = x B'(0) (1 + d) with |d| <= x (max|b| + x): exact for tiny roots
+            u_lin = t - self.log_pdf0
+            closed = u_lin < math.log(1e-18 / (1.0 + float(np.max(self.absb))))
+            if np.any(closed):
+                # a normal target divides exactly; a subnormal one goes through logs
+                tc = target[closed]
+                normal = tc >= _TINY
+                with np.errstate(under="ignore"):
+                    x = np.where(normal, tc * math.exp(-self.log_pdf0), np.exp(u_lin[closed]))
+                r = np.where(normal, 0.0, EPS * (0.5 * np.abs(t[closed]) + 2.0))
+                r = r + 2.0 * EPS * (abs(self.log_pdf0) + self.rho_pdf0 + 4.0) + 2e-18
+                out[closed] = _round_up(x, r)
+            lin &= ~closed
+            logm = ~lin & ~closed
+        else:
+            logm = ~lin
+        lo, hi = self._bracket(target, t, cdf_side)
+        g = guess
+        if np.any(lin):
+            out[lin] = self._newton(
+                target[lin], lo[lin], hi[lin], None if g is None else g[lin], cdf_side
+            )
+        if np.any(logm):
+            out[logm] = self._newton_log(t[logm], lo[logm], hi[logm], cdf_side)
+        return out
+
+    def _bracket(
+        self, target: FloatArray, t: FloatArray, cdf_side: bool
+    ) -> tuple[FloatArray, FloatArray]:
+        """Generous one-class brackets of the root (widened by 1e-9 relative)."""
+        b_max = self.b_max
+        if cdf_side:
+            # B(x) <= x sum_i c_i phi(min(b_i, 0))  ->  root >= target / M
+            with np.errstate(under="ignore"):
+                lo = np.exp(t - self.log_m)
+            # S(x) <= K Phi(b_max - x) = 1 - target  ->  B(hi) >= target
+            hi = b_max - sc.ndtri_exp(np.log1p(-target) - self.log_k)
+        else:
+            # S(x) >= c_i Phi(b_i - x) for the class with the largest threshold
+            lo = b_max - sc.ndtri_exp(t - self.logc[self.i_max])
+            hi = b_max - sc.ndtri_exp(t - self.log_k)
+        lo = np.maximum(lo * (1.0 - 1e-9) - 1e-9, 0.0)
+        hi = np.maximum(hi * (1.0 + 1e-9) + 1e-9, lo)
+        return lo, hi
+
+    def _eval(self, x: FloatArray, cdf_side: bool) -> tuple[FloatArray, ...]:
+        """Value, error factor, first and second derivative of B (or S) at x."""
+        v, rho = self.mass(x) if cdf_side else self.tail(x)
+        pdf, dpdf = self.density(x)
+        if cdf_side:
+            return v, rho, pdf, dpdf
+        return v, rho, -pdf, -dpdf
+
+    def _newton(
+        self,
+        target: FloatArray,
+        lo: FloatArray,
+        hi: FloatArray,
+        guess: FloatArray | None,
+        cdf_side: bool,
+    ) -> FloatArray:
+        """Bracketed Halley iteration on ``F(x) - target`` (F = B or S)."""
+        n = target.size
+        if guess is None:
+            if cdf_side:
+                with np.errstate(over="ignore"):
+                    x = target * math.exp(-self.log_pdf0) if self.log_pdf0 > -700 else hi.copy()
+                x = np.asarray(x, dtype=np.float64) * np.ones(n)
+            else:
+                x = lo.copy()
+        else:
+            x = guess.copy()
+        bad = ~((x > lo) & (x < hi))
+        x[bad] = _split(lo[bad], hi[bad])
+        curv = 1.0 + float(np.max(self.absb))
+        hi0 = hi.copy()  # certified by a one-class bound, unlike evaluated points
+        result = np.empty(n)
+        active = np.arange(n)
+        for _ in range(100):
+            xi = x[active]
+            v, rho, d1, d2 = self._eval(xi, cdf_side)
+            f = v - target[active]
+            # the root lies above xi when F is below target (cdf) / above it (sf)
+            above = (f < 0) if cdf_side else (f > 0)
+            lo_i = np.where(above, xi, lo[active])
+            hi_i = np.where(above, hi[active], xi)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                g = f / d1
+                corr = 1.0 - 0.5 * g * (d2 / d1)
+                step = np.where((corr > 0.5) & (corr < 2.0), g / corr, g)
+            new = xi - step
+            ok = np.isfinite(new) & (new > lo_i) & (new < hi_i)
+            new = np.where(ok, new, _split(lo_i, hi_i))
+            # error left after a Halley step of size s: about |s|^3 (F''/F')^2, and
+            # |F''/F'| <= 1 + max|b| + x for these Gaussian sums
+            scale = curv + xi
+            s_err = np.abs(step) ** 3 * scale * scale
+            done = ok & (s_err <= 0.25 * EPS * new)
+            narrow = hi_i - lo_i <= 4.0 * EPS * hi_i
+            fin = done | narrow
+            if np.any(fin):
+                # move up by the root's error: |F error| / |F'|, plus the step's error
+                err_f = self.error(rho) * np.abs(v) + EPS * np.abs(target[active])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    dx = err_f / np.abs(d1)
+                dx = np.where(np.isfinite(dx), dx, np.inf)
+                cand = np.where(done, new + s_err + 4.0 * EPS * new, hi_i)
+                # never beyond the certified upper end of the bracket
+                up = np.minimum(cand + dx, hi0[active])
+                result[active[fin]] = _round_up(up[fin], 2.0 * EPS)
+            keep = ~fin
+            active_k = active[keep]
+            lo[active_k] = lo_i[keep]
+            hi[active_k] = hi_i[keep]
+            x[active_k] = new[keep]
+            active = active_k
+            if not active.size:
+                break
+        if active.size:  # pragma: no cover - 100 bracketed steps always converge
+            result[active] = hi[active]
+        return result
+
+    def _newton_log(
+        self, t: FloatArray, lo: FloatArray, hi: FloatArray, cdf_side: bool
+    ) -> FloatArray:
+        """Bracketed Newton iteration on ``log F(e^u) - t`` in ``u = log x`` (tiny targets)."""
+        n = t.size
+        lo = np.maximum(lo, 1e-300)
+        ulo, uhi = np.log(lo), np.log(np.maximum(hi, lo))
+        uhi0 = uhi.copy()
+        u = 0.5 * (ulo + uhi)
+        result = np.empty(n)
+        active = np.arange(n)
+        for _ in range(200):
+            ui = u[active]
+            xi = np.exp(ui)
+            lv, rho = self.log_mass(xi) if cdf_side else self.log_tail(xi)
+            ld = self.log_density(xi)
+            f = lv - t[active]
+            # d log F / d log x = x F'/F
+            with np.errstate(over="ignore"):
+                slope = np.exp(ld - lv + ui)
+            if not cdf_side:
+                slope = -slope
+            above = (f < 0) if cdf_side else (f > 0)
+            lo_i = np.where(above, ui, ulo[active])
+            hi_i = np.where(above, uhi[active], ui)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                step = f / slope
+            new = ui - step
+            ok = np.isfinite(new) & (new > lo_i) & (new < hi_i)
+            new = np.where(ok, new, 0.5 * (lo_i + hi_i))
+            # after a Newton step of size s in u the error is about s^2 |g''/2g'|;
+            # g'' is bounded by (1 + x (max|b| + x))^2-ish: take s^2 (1 + |g'|) (1 + x)^2
+            s_err = step * step * (1.0 + np.abs(slope)) * (1.0 + xi * (1.0 + float(np.max(self.absb)) + xi))
+            done = ok & (s_err <= 0.25 * EPS)
+            narrow = hi_i - lo_i <= 4.0 * EPS * np.maximum(np.abs(hi_i), 1.0)
+            fin = done | narrow
+            if np.any(fin):
+                err_l = self.error(rho) + EPS * (np.abs(lv) + np.abs(t[active]))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    du = err_l / np.abs(slope)
+                du = np.where(np.isfinite(du), du, np.inf)
+                cand = np.where(done, new + s_err, hi_i)
+                up = np.minimum(cand + du, uhi0[active])
+                xu = np.exp(up)
+                result[active[fin]] = _round_up(xu[fin], EPS * (2.0 + 2.0 * np.abs(up[fin])))
+            keep = ~fin
+            ak = active[keep]
+            ulo[ak] = lo_i[keep]
+            uhi[ak] = hi_i[keep]
+            u[ak] = new[keep]
+            active = ak
+            if not active.size:
+                break
+        if active.size:  # pragma: no cover
+            result[active] = np.exp(uhi[active]) * (1 + 4 * EPS)
+        return result
+
+
+def _split(lo: FloatArray, hi: FloatArray) -> FloatArray:
+    """Bisection point: geometric when the bracket spans more than a factor 4."""
+    geometric = (lo > 0) & (hi > 4.0 * lo)
+    with np.errstate(invalid="ignore"):
+        return np.where(geometric, np.sqrt(lo * hi), 0.5 * (lo + hi))
+
+
+def _round_up(x: FloatArray, r: Any) -> FloatArray:
+    """``x (1 + r)`` rounded up, also where ``x`` is subnormal (a relative nudge
+    does not move a subnormal number: add the smallest float there)."""
+    up: FloatArray = x + x * r
+    tiny = up < 2.0 * _TINY
+    if np.any(tiny):
+        up = np.where(tiny, up + 5e-324, up)
+    return up
