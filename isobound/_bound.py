@@ -239,22 +239,25 @@ class IsoperimetricBound:
                 f"in class_probs={short_repr(class_probs)}"
             )
         c, logc, exact = as_exact_counts(counts, p.size)
+        with np.errstate(divide="ignore"):
+            logp = np.log(p)
         if exact is None:
             total = float(math.fsum((p * c).tolist())) if counts is not None else math.fsum(p.tolist())
-        else:
-            total = float(math.fsum(float(pi) * ci for pi, ci in zip(p.tolist(), exact)))
-        if not total > 0 or not math.isfinite(total):
+            log_total = math.log(total) if total > 0 else -math.inf
+        else:  # counts beyond the float range: the sum in logarithms
+            log_total = float(sc.logsumexp(logp + logc))
+            total = math.exp(log_total) if log_total < 709.0 else math.inf
+        if not total > 0:
             raise ValueError(
-                f"class_probs must have a positive sum (and a finite one), got class_probs={short_repr(class_probs)}"
+                f"class_probs must have a positive sum, got class_probs={short_repr(class_probs)}"
             )
-        if not normalize and abs(total - 1.0) > SUM_TOLERANCE:
+        if not normalize and abs(math.expm1(log_total)) > SUM_TOLERANCE:
             raise ValueError(
                 f"class_probs must sum to 1, but they sum to {total!r} (off by "
                 f"{total - 1.0:+.3g}): class_probs={short_repr(class_probs)}; "
                 "pass normalize=True to rescale them"
             )
-        with np.errstate(divide="ignore"):
-            logp = np.log(p) - math.log(total)
+        logp = logp - log_total
         self._setup(logp, c, logc, exact, counts is None)
 
     # -- construction -----------------------------------------------------
@@ -374,7 +377,8 @@ class IsoperimetricBound:
             logp = uniq
         with np.errstate(under="ignore"):
             p = np.exp(logp)
-        kern = Kernel(logp, counts, logc)
+        with np.errstate(all="ignore"):
+            kern = Kernel(logp, counts, logc)
         for name, value in (("_p", p), ("_logp", logp), ("_counts", counts), ("_logc", logc)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
@@ -453,8 +457,9 @@ class IsoperimetricBound:
         flat = arr.reshape(-1)
         out = np.empty(flat.shape)
         step = self._rows()
-        for s in range(0, flat.size, step):
-            self._fill(kind, flat[s : s + step], out[s : s + step])
+        with np.errstate(all="ignore"):
+            for s in range(0, flat.size, step):
+                self._fill(kind, flat[s : s + step], out[s : s + step])
         return scalar_or_array(out.reshape(arr.shape), x)
 
     def _fill(self, kind: str, x: FloatArray, out: FloatArray) -> None:
@@ -574,7 +579,8 @@ class IsoperimetricBound:
 
     def _raw_logpdf(self, eps: FloatArray) -> FloatArray:
         """log B'(eps) (no rounding; for the image-space bound)."""
-        return self._k.log_density(np.asarray(eps, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            return self._k.log_density(np.asarray(eps, dtype=np.float64))
 
     # -- public distribution methods -----------------------------------------
 
@@ -703,8 +709,9 @@ class IsoperimetricBound:
         flat = arr.reshape(-1)
         out = np.empty(flat.shape)
         step = self._rows()
-        for s in range(0, flat.size, step):
-            self._quantile_chunk(flat[s : s + step], out[s : s + step], upper_tail)
+        with np.errstate(all="ignore"):
+            for s in range(0, flat.size, step):
+                self._quantile_chunk(flat[s : s + step], out[s : s + step], upper_tail)
         return scalar_or_array(out.reshape(arr.shape), prob)
 
     def _quantile_chunk(self, x: FloatArray, out: FloatArray, upper_tail: bool) -> None:
@@ -718,15 +725,11 @@ class IsoperimetricBound:
         if not np.any(inside):
             return
         xi = x[inside]
-        res = np.empty(xi.shape)
         small = xi <= 0.5
-        k = self._k
-        # small ppf probabilities are cdf targets, small isf ones sf targets
-        if np.any(small):
-            res[small] = k.solve(xi[small], cdf_side=not upper_tail)
-        if not np.all(small):
-            res[~small] = k.solve(1.0 - xi[~small], cdf_side=upper_tail)
-        out[inside] = res
+        # small ppf probabilities are cdf targets, small isf ones sf targets;
+        # the others are solved on the other side, where 1 - x is exact
+        target = np.where(small, xi, 1.0 - xi)
+        out[inside] = self._k.solve(target, cdf_side=small != upper_tail)
 
     def median(self) -> float:
         """Upper bound on the median robustness, ``ppf(0.5)`` (Figure 2)."""
@@ -761,7 +764,8 @@ class IsoperimetricBound:
         """``sum_i c_i E[(Z - a_i)_+^order]`` and its relative error bound."""
         k = self._k
         a = -k.b
-        log_m, _ = log_normal_partial_moments(a, order)
+        with np.errstate(all="ignore"):
+            log_m, _ = log_normal_partial_moments(a, order)
         lm = log_m[:, order]
         y = lm + k.logc
         top = float(np.max(y))
@@ -843,7 +847,8 @@ class IsoperimetricBound:
             return math.nan
         k = self._k
         a = -k.b
-        log_m, _ = log_normal_partial_moments(a, 2)
+        with np.errstate(all="ignore"):
+            log_m, _ = log_normal_partial_moments(a, 2)
         logw = k.logc + log_m[:, 0]
         w = np.exp(logw - float(sc.logsumexp(logw)))
         m1 = np.exp(log_m[:, 1] - log_m[:, 0])

@@ -73,9 +73,9 @@ def short_average(mid: FloatArray, half: FloatArray) -> FloatArray:
     (the integrand is then nearly polynomial).
     """
     mh = mid * half
-    h2 = half * half
+    h2 = half * half  # may be a column (n, 1) that broadcasts against mid
     m_max = float(np.max(np.abs(mh))) if mh.size else 0.0
-    h_max = float(np.max(half)) if half.size else 0.0
+    h_max = float(np.max(half)) if np.size(half) else 0.0
     if h_max <= 1e-3 and m_max <= 1e-3:
         centre, nodes, weights = _GL_RULES[3]
     elif h_max <= 0.1 and m_max <= 0.2:
@@ -86,7 +86,7 @@ def short_average(mid: FloatArray, half: FloatArray) -> FloatArray:
     for u, w in zip(nodes, weights):
         e = np.exp(mh * u)
         e += 1.0 / e
-        e *= np.exp(-0.5 * u * u * h2) * w
+        e *= np.exp((-0.5 * u * u) * h2) * w
         total += e
     result: FloatArray = 0.5 * total
     return result

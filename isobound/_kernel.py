@@ -54,6 +54,10 @@ from ._gaussian import SHORT_HALF, SHORT_MID_HALF, log_interval_mass, short_aver
 
 __all__ = ["Kernel", "EPS", "FLOOR"]
 
+# Every method runs with numpy's floating-point warnings off (the caller sets
+# ``np.errstate(all="ignore")`` once): overflow, underflow and 0/0 are all
+# expected somewhere in these formulas and each is handled where it occurs.
+
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
@@ -83,16 +87,14 @@ def _logsumexp_rows(y: FloatArray) -> FloatArray:
         return y[:, 0].copy()
     m = np.max(y, axis=1)
     shift = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore", under="ignore"):
-        out: FloatArray = shift + np.log(np.exp(y - shift[:, None]).sum(axis=1))
+    out: FloatArray = shift + np.log(np.exp(y - shift[:, None]).sum(axis=1))
     return out
 
 
 def _softmax_mean(y: FloatArray, rho: FloatArray, logsum: FloatArray) -> FloatArray:
     """``sum_j exp(y_j - logsum) rho_j`` per row (the rho of a log-domain sum)."""
-    with np.errstate(under="ignore", invalid="ignore"):
-        w = np.exp(y - np.where(np.isfinite(logsum), logsum, 0.0)[:, None])
-        out: FloatArray = np.where(np.isfinite(logsum), (w * rho).sum(axis=1), 0.0)
+    w = np.exp(y - np.where(np.isfinite(logsum), logsum, 0.0)[:, None])
+    out: FloatArray = np.where(np.isfinite(logsum), (w * rho).sum(axis=1), 0.0)
     return out
 
 
@@ -134,6 +136,7 @@ class Kernel:
         "rho_short",
         "sigma",
         "sign",
+        "table",
         "twob2",
         "w_lin",
         "w_s",
@@ -141,8 +144,7 @@ class Kernel:
 
     def __init__(self, logp: FloatArray, counts: FloatArray, logc: FloatArray) -> None:
         n = logp.size
-        with np.errstate(under="ignore"):
-            p = np.exp(logp)
+        p = np.exp(logp)
         minority = logp <= _LOG_HALF
         logq = np.empty(n)
         logq[minority] = np.log1p(-p[minority])
@@ -153,14 +155,13 @@ class Kernel:
                 terms.append(float(logp[i]) + math.log(counts[i] - 1.0))
             logq[i] = float(sc.logsumexp(terms)) if terms else -math.inf
         b = np.empty(n)
-        with np.errstate(divide="ignore"):
-            b[minority] = sc.ndtri_exp(logp[minority])
-            b[~minority] = -sc.ndtri_exp(logq[~minority])
+        b[minority] = sc.ndtri_exp(logp[minority])
+        b[~minority] = -sc.ndtri_exp(logq[~minority])
         deep = minority & (logp < -700.0)
-        if np.any(deep):
+        if bool_any(deep):
             b[deep] = _refine_threshold(b[deep], logp[deep])
         deep = ~minority & (logq < -700.0) & (logq > -np.inf)
-        if np.any(deep):
+        if bool_any(deep):
             b[deep] = -_refine_threshold(-b[deep], logq[deep])
         # one class of probability 1 (all others empty) has no boundary: R* = inf
         self.degenerate = not bool(np.all(np.isfinite(b)))
@@ -170,8 +171,7 @@ class Kernel:
         self.absb = np.abs(b)
         self.sign = np.where(minority, 1.0, -1.0)
         self.logbase = np.where(minority, logp, logq)
-        with np.errstate(under="ignore"):
-            self.base = np.exp(self.logbase)
+        self.base = np.exp(self.logbase)
         lin = (self.logbase > -620.0) & (logc < 690.0)
         slin = logc < 690.0
         self.w_lin = np.where(lin, counts, 0.0)
@@ -188,6 +188,7 @@ class Kernel:
         self.rho_long = 6.0 + np.abs(self.logbase)
         # rounding of the row sums: at worst (K/4 + 3) ulps for a BLAS dot product
         self.sigma = 3.0 + 0.25 * self.ncols
+        self.table: tuple[Any, Any] | None = None
         if not self.degenerate:
             self.b_max = float(b.max())
             self.i_max = int(np.argmax(b))
@@ -211,26 +212,22 @@ class Kernel:
         an ``exp`` of the log below (which may underflow)."""
         d = self.b - x[:, None]
         y = sc.ndtr(d)
-        t = y * self.w_s
-        s = t.sum(axis=1)
+        s = y @ self.w_s
         ad = np.abs(d)
         ad *= 1.5 * ad + self.twob2
         ad += 4.0
-        ad *= t
-        err = ad.sum(axis=1)
+        ad *= y
+        err = ad @ self.w_s
         if self.cols_log_s.size:
             ls, lrho = self._log_tail_cols(d[:, self.cols_log_s], self.cols_log_s)
-            with np.errstate(under="ignore"):
-                tl = np.exp(ls)
+            tl = np.exp(ls)
             s += tl
             err += tl * lrho
         deep = s < FLOOR
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rho = np.where(s > 0, err / s, 0.0)
-        if np.any(deep):
+        rho = np.where(s > 0, err / s, 0.0)
+        if bool_any(deep):
             ls, lrho = self._log_tail_cols(d[deep], np.arange(self.ncols))
-            with np.errstate(under="ignore"):
-                s[deep] = np.exp(ls)
+            s[deep] = np.exp(ls)
             rho[deep] = lrho
         return s, rho
 
@@ -291,14 +288,12 @@ class Kernel:
                 total[ra] = g[ra] * x[ra]
             rm = np.flatnonzero(~rows_short)
             total[rm], err[rm] = self._mixed(x[rm], mid[rm], h[rm], short[rm])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rho = np.where(np.isnan(g), np.where(total > 0, err / total, 0.0), eg / g)
+        rho = np.where(np.isnan(g), np.where(total > 0, err / total, 0.0), eg / g)
         # linear sums that may have lost underflowed terms: redo those rows in logs
         deep = np.where(np.isnan(g), total < FLOOR, g < 1e-270)
-        if np.any(deep):
+        if bool_any(deep):
             lm, lrho = self._log_mass_rows(x[deep])
-            with np.errstate(under="ignore"):
-                total[deep] = np.exp(lm)
+            total[deep] = np.exp(lm)
             rho[deep] = lrho
             g[deep] = np.nan
         return total, rho, g
@@ -327,8 +322,7 @@ class Kernel:
         r, c = np.nonzero(short)
         if r.size:
             ms = mid[r, c]
-            with np.errstate(under="ignore"):
-                val = np.exp(self.logc_pdf[c] - 0.5 * ms * ms)
+            val = np.exp(self.logc_pdf[c] - 0.5 * ms * ms)
             val *= x[r] * short_average(ms, h[r])
             total += np.bincount(r, weights=val, minlength=n)
             err += np.bincount(r, weights=val * self.rho_short[c], minlength=n)
@@ -341,8 +335,7 @@ class Kernel:
             if r.size:
                 lim = log_interval_mass(self.b[c], x[r])
                 y = lim + self.logc[c]
-                with np.errstate(under="ignore"):
-                    val = np.exp(y)
+                val = np.exp(y)
                 d = np.abs(self.b[c] - x[r])
                 rho = 6.0 + np.abs(self.logc[c]) + 2.0 * np.abs(lim) + d * (1.5 * d + self.twob2[c])
                 total += np.bincount(r, weights=val, minlength=n)
@@ -364,10 +357,9 @@ class Kernel:
     def _short_dense(self, mid: FloatArray, h: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``G = B(x) / x`` and its error sum for rows whose intervals are all short."""
         a = self.logc_pdf - 0.5 * mid * mid
-        with np.errstate(under="ignore"):
-            t = np.exp(a)
-        t *= short_average(mid, np.broadcast_to(h[:, None], mid.shape))
-        return t.sum(axis=1), t @ self.rho_short
+        t = np.exp(a)
+        t *= short_average(mid, h[:, None])
+        return t @ np.ones(self.ncols), t @ self.rho_short
 
     def _log_mass_rows(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """log B for every row, all columns in logarithms, and its absolute error factor."""
@@ -390,7 +382,7 @@ class Kernel:
         ok = ~viag & (m >= FLOOR)
         out[ok] = np.log(m[ok])
         rest = ~viag & ~ok
-        if np.any(rest):
+        if bool_any(rest):
             out[rest], rho[rest] = self._log_mass_rows(x[rest])
         return out, rho
 
@@ -399,11 +391,23 @@ class Kernel:
     def density(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``B'(x) = sum_i c_i phi(b_i - x)`` and its derivative ``sum_i c_i phi(b_i - x) (b_i - x)``."""
         d = self.b - x[:, None]
-        with np.errstate(under="ignore"):
-            e = np.exp(self.logc_pdf - 0.5 * d * d)
-        pdf = e.sum(axis=1)
+        e = np.exp(self.logc_pdf - 0.5 * d * d)
+        ones = np.ones(self.ncols)
+        pdf = e @ ones
         e *= d
-        return pdf, e.sum(axis=1)
+        return pdf, e @ ones
+
+    def density3(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The density, its derivative and ``sum_i c_i phi(b_i - x) (b_i - x)^2``
+        (the third derivative of B is that minus the density)."""
+        d = self.b - x[:, None]
+        e = np.exp(self.logc_pdf - 0.5 * d * d)
+        ones = np.ones(self.ncols)
+        pdf = e @ ones
+        e *= d
+        d1 = e @ ones
+        e *= d
+        return pdf, d1, e @ ones
 
     def log_density(self, x: FloatArray) -> FloatArray:
         """``log B'(x)`` without underflow."""
@@ -418,141 +422,264 @@ class Kernel:
         return 2.0 * EPS * (rho + self.sigma)
 
     def solve(
-        self, target: FloatArray, *, cdf_side: bool, guess: FloatArray | None = None
+        self, target: FloatArray, *, cdf_side: Any, guess: FloatArray | None = None
     ) -> FloatArray:
         r"""Root of ``B(x) = target`` (cdf side) or ``S(x) = target``, moved up.
 
-        ``0 < target <= 1/2``.  The returned ``x`` is above the root by at least
-        the root's own error bound, so that the exact ``B(x) >= target`` (cdf
-        side) or ``S(x) <= target`` (sf side): it is an upper bound on the
-        quantile.  Targets below 1e-270 are solved on the logarithm, in the
-        variable ``log x``; on the cdf side the tiniest ones have the closed
-        form ``x = target / B'(0)`` (to 1e-17).
+        ``0 < target <= 1/2``; ``cdf_side`` is a bool or a bool per target.
+        The returned ``x`` is above the root by at least the root's own error
+        bound, so that the exact ``B(x) >= target`` (cdf side) or
+        ``S(x) <= target`` (sf side): it is an upper bound on the quantile.
+        Targets below 1e-270 are solved on the logarithm, in the variable
+        ``log x``; on the cdf side the tiniest ones have the closed form
+        ``x = target / B'(0)`` (to 1e-17).
         """
         target = np.asarray(target, dtype=np.float64)
+        cs = np.broadcast_to(np.asarray(cdf_side, dtype=bool), target.shape)
         out = np.empty(target.shape)
         t = np.log(target)
         lin = target >= 1e-270
-        if cdf_side:
-            # B(x) = x B'(0) (1 + d) with |d| <= x (max|b| + x): exact for tiny roots
-            u_lin = t - self.log_pdf0
-            closed = u_lin < math.log(1e-18 / (1.0 + float(np.max(self.absb))))
-            if np.any(closed):
-                # a normal target divides exactly; a subnormal one goes through logs
-                tc = target[closed]
-                normal = tc >= _TINY
-                with np.errstate(under="ignore"):
-                    x = np.where(normal, tc * math.exp(-self.log_pdf0), np.exp(u_lin[closed]))
-                r = np.where(normal, 0.0, EPS * (0.5 * np.abs(t[closed]) + 2.0))
-                r = r + 2.0 * EPS * (abs(self.log_pdf0) + self.rho_pdf0 + 4.0) + 2e-18
-                out[closed] = _round_up(x, r)
+        # B(x) = x B'(0) (1 + d) with |d| <= x (max|b| + x): exact for tiny roots
+        u_lin = t - self.log_pdf0
+        closed = cs & (u_lin < math.log(1e-18 / (1.0 + float(np.max(self.absb)))))
+        if bool_any(closed):
+            # a normal target divides exactly; a subnormal one goes through logs
+            tc = target[closed]
+            normal = tc >= _TINY
+            x = np.where(normal, tc * math.exp(-self.log_pdf0), np.exp(u_lin[closed]))
+            r = np.where(normal, 0.0, EPS * (0.5 * np.abs(t[closed]) + 2.0))
+            r = r + 2.0 * EPS * (abs(self.log_pdf0) + self.rho_pdf0 + 4.0) + 2e-18
+            out[closed] = _round_up(x, r)
             lin &= ~closed
-            logm = ~lin & ~closed
-        else:
-            logm = ~lin
-        lo, hi = self._bracket(target, t, cdf_side)
-        g = guess
-        if np.any(lin):
-            out[lin] = self._newton(
-                target[lin], lo[lin], hi[lin], None if g is None else g[lin], cdf_side
-            )
-        if np.any(logm):
-            out[logm] = self._newton_log(t[logm], lo[logm], hi[logm], cdf_side)
+        logm = ~lin & ~closed
+        if bool_any(lin):
+            if lin.all():
+                tl, ca, tg = t, cs, target
+            else:
+                tl, ca, tg = t[lin], cs[lin], target[lin]
+            g = guess
+            if g is None and (tl.size >= 16 or self.table is not None):
+                g = self._guess_sides(tl, ca)
+            res = self._newton(tg, tl, g, ca)
+            if lin.all():
+                return res
+            out[lin] = res
+        for side in (True, False):
+            m = logm & (cs == side)
+            if bool_any(m):
+                lo, hi = self._bracket(target[m], t[m], side)
+                out[m] = self._newton_log(t[m], lo, hi, side)
         return out
 
-    def _bracket(
-        self, target: FloatArray, t: FloatArray, cdf_side: bool
-    ) -> tuple[FloatArray, FloatArray]:
-        """Generous one-class brackets of the root (widened by 1e-9 relative)."""
-        b_max = self.b_max
+    def _guess_sides(self, t: FloatArray, cs: BoolArray) -> FloatArray:
+        if cs.all():
+            return self.guess(t, True)
+        if not cs.any():
+            return self.guess(t, False)
+        g = np.empty(t.shape)
+        g[cs] = self.guess(t[cs], True)
+        g[~cs] = self.guess(t[~cs], False)
+        return g
+
+    def guess(self, t: FloatArray, cdf_side: bool) -> FloatArray:
+        """Starting points for the roots of ``log F = t`` (F = B or S), from the
+        cached inverse table (built on first use): cubic Hermite interpolation
+        with the exact slopes, of ``log x`` against ``log B`` (cdf side, where
+        ``B ~ x B'(0)`` makes it nearly linear) or of ``x`` against
+        ``w = sqrt(-2 log S)`` (sf side, where ``S`` is a Gaussian tail and
+        ``x ~ b + w``)."""
+        if self.table is None:
+            self.table = self._build_table()
+        tt, vv, mm = self.table[0 if cdf_side else 1]
+        z = t if cdf_side else np.sqrt(-2.0 * np.minimum(t, 0.0))
+        out = np.full(t.shape, np.nan)
+        if tt.size < 2:
+            return out
+        j = np.clip(np.searchsorted(tt, z) - 1, 0, tt.size - 2)
+        t0, t1 = tt[j], tt[j + 1]
+        h = t1 - t0
+        s = (z - t0) / h
+        s2 = s * s
+        s3 = s2 * s
+        v = (2 * s3 - 3 * s2 + 1) * vv[j] + (s3 - 2 * s2 + s) * h * mm[j]
+        v += (-2 * s3 + 3 * s2) * vv[j + 1] + (s3 - s2) * h * mm[j + 1]
         if cdf_side:
-            # B(x) <= x sum_i c_i phi(min(b_i, 0))  ->  root >= target / M
-            with np.errstate(under="ignore"):
-                lo = np.exp(t - self.log_m)
-            # S(x) <= K Phi(b_max - x) = 1 - target  ->  B(hi) >= target
-            hi = b_max - sc.ndtri_exp(np.log1p(-target) - self.log_k)
+            out = np.exp(v)
+            below = z < tt[0]
+            if bool_any(below):  # B is linear there: x = target / B'(0)
+                out[below] = np.exp(t[below] - self.log_pdf0)
+            out[z > tt[-1]] = np.nan
         else:
+            out = v
+            beyond = z > tt[-1]
+            if bool_any(beyond):  # deep tail: the class with the largest threshold dominates
+                out[beyond] = self.b_max - sc.ndtri_exp(t[beyond] - self.logc[self.i_max])
+            out[z < tt[0]] = np.nan
+        return out
+
+    def _build_table(self) -> tuple[Any, Any]:
+        """Nodes of the inverse for each side: (abscissa, ordinate, slope)."""
+        top = 1.0 + float(np.max(self.absb))
+        x_a = 1e-6 / top
+        x_b = max(self.b_max, 0.0) + math.sqrt(2.0 * (745.0 + max(self.log_k, 0.0))) + 2.0
+        # log x in steps of 0.1 up to x = 4, then x in steps of 0.2
+        x_c = min(4.0, x_b)
+        nodes = np.geomspace(x_a, x_c, int(math.ceil(10.0 * math.log(x_c / x_a))) + 1)
+        if x_b > x_c:
+            n_lin = int(min(1000, math.ceil((x_b - x_c) / 0.2)))
+            nodes = np.concatenate([nodes, np.linspace(x_c, x_b, n_lin + 1)[1:]])
+        u = np.log(nodes)
+        lt, _ = self.log_tail(nodes)
+        lm = np.full(nodes.shape, np.inf)
+        need = lt > math.log(0.3)  # B <= 0.7: the cdf side of the table
+        lm[need], _ = self.log_mass(nodes[need])
+        ld = self.log_density(nodes)
+        # cdf side: log x against log B, d log x / d log B = B / (x B')
+        m_cdf = np.exp(lm - ld - u)
+        # sf side: x against w = sqrt(-2 log S), dx/dw = w S / B'
+        w = np.sqrt(-2.0 * np.minimum(lt, 0.0))
+        m_sf = w * np.exp(lt - ld)
+        sides = []
+        for ab, ordinate, slope, lv in ((lm, u, m_cdf, lm), (w, nodes, m_sf, lt)):
+            keep = np.isfinite(ab) & np.isfinite(slope) & (lv <= _LOG_HALF + 0.3) & (lv < 0)
+            a, o, m = ab[keep], ordinate[keep], slope[keep]
+            mono = np.concatenate([[True], np.diff(a) > 0]) if a.size else np.zeros(0, bool)
+            sides.append((a[mono], o[mono], m[mono]))
+        return sides[0], sides[1]
+
+    def _bracket(self, target: FloatArray, t: FloatArray, cdf_side: Any) -> tuple[FloatArray, FloatArray]:
+        """Generous one-class brackets of the roots (widened by 1e-9 relative)."""
+        b_max = self.b_max
+        cs = np.broadcast_to(np.asarray(cdf_side, dtype=bool), target.shape)
+        lo = np.empty(target.shape)
+        hi = np.empty(target.shape)
+        c, s = cs, ~cs
+        if bool_any(c):
+            # B(x) <= x sum_i c_i phi(min(b_i, 0))  ->  root >= target / M
+            lo[c] = np.exp(t[c] - self.log_m)
+            # S(x) <= K Phi(b_max - x) = 1 - target  ->  B(hi) >= target
+            hi[c] = b_max - sc.ndtri_exp(np.log1p(-target[c]) - self.log_k)
+        if bool_any(s):
             # S(x) >= c_i Phi(b_i - x) for the class with the largest threshold
-            lo = b_max - sc.ndtri_exp(t - self.logc[self.i_max])
-            hi = b_max - sc.ndtri_exp(t - self.log_k)
+            lo[s] = b_max - sc.ndtri_exp(t[s] - self.logc[self.i_max])
+            hi[s] = b_max - sc.ndtri_exp(t[s] - self.log_k)
         lo = np.maximum(lo * (1.0 - 1e-9) - 1e-9, 0.0)
         hi = np.maximum(hi * (1.0 + 1e-9) + 1e-9, lo)
         return lo, hi
 
-    def _eval(self, x: FloatArray, cdf_side: bool) -> tuple[FloatArray, ...]:
-        """Value, error factor, first and second derivative of B (or S) at x."""
-        v, rho = self.mass(x) if cdf_side else self.tail(x)
-        pdf, dpdf = self.density(x)
-        if cdf_side:
-            return v, rho, pdf, dpdf
-        return v, rho, -pdf, -dpdf
+    def _eval(self, x: FloatArray, cs: BoolArray) -> tuple[FloatArray, ...]:
+        """Value, error factor, first and second derivative of B (cdf side) or S
+        at x, and the local Halley constant |F3 / 6 F1| + (F2 / 2 F1)^2."""
+        if cs.all():
+            v, rho = self.mass(x)
+        elif not cs.any():
+            v, rho = self.tail(x)
+        else:
+            v = np.empty(x.shape)
+            rho = np.empty(x.shape)
+            v[cs], rho[cs] = self.mass(x[cs])
+            v[~cs], rho[~cs] = self.tail(x[~cs])
+        pdf, dpdf, m2 = self.density3(x)
+        r1 = dpdf / pdf
+        r3 = m2 / pdf - 1.0
+        const = np.abs(r3) / 6.0 + 0.25 * r1 * r1
+        sgn = np.where(cs, 1.0, -1.0)
+        return v, rho, pdf * sgn, dpdf * sgn, const
 
     def _newton(
-        self,
-        target: FloatArray,
-        lo: FloatArray,
-        hi: FloatArray,
-        guess: FloatArray | None,
-        cdf_side: bool,
+        self, target: FloatArray, t: FloatArray, guess: FloatArray | None, cdf_side: BoolArray
     ) -> FloatArray:
-        """Bracketed Halley iteration on ``F(x) - target`` (F = B or S)."""
+        """Bracketed Halley iteration on ``F(x) - target`` (F = B or S).
+
+        The certified one-class bracket costs two ``ndtri_exp`` per target, so
+        it is computed only where it is needed: for targets without a usable
+        starting point, for those that take a second step, and to cap a root
+        whose error bound is not finite.
+        """
         n = target.size
-        if guess is None:
-            if cdf_side:
-                with np.errstate(over="ignore"):
-                    x = target * math.exp(-self.log_pdf0) if self.log_pdf0 > -700 else hi.copy()
-                x = np.asarray(x, dtype=np.float64) * np.ones(n)
+        lo = np.zeros(n)
+        hi = np.full(n, np.inf)
+        hi0 = np.full(n, np.inf)  # the certified upper end, once computed
+        have = np.zeros(n, dtype=bool)
+
+        def certify(idx: NDArray[np.intp]) -> None:
+            idx = idx[~have[idx]]
+            if idx.size:
+                blo, bhi = self._bracket(target[idx], t[idx], cdf_side[idx])
+                lo[idx] = np.maximum(lo[idx], blo)
+                hi[idx] = np.minimum(hi[idx], bhi)
+                hi0[idx] = bhi
+                have[idx] = True
+
+        x = np.full(n, np.nan) if guess is None else guess.copy()
+        bad = ~(np.isfinite(x) & (x > 0))
+        if bool_any(bad):
+            idx = np.flatnonzero(bad)
+            certify(idx)
+            if self.log_pdf0 > -700.0:
+                start = np.where(cdf_side[idx], target[idx] * math.exp(-self.log_pdf0), lo[idx])
             else:
-                x = lo.copy()
-        else:
-            x = guess.copy()
-        bad = ~((x > lo) & (x < hi))
-        x[bad] = _split(lo[bad], hi[bad])
-        curv = 1.0 + float(np.max(self.absb))
-        hi0 = hi.copy()  # certified by a one-class bound, unlike evaluated points
+                start = lo[idx].copy()
+            inside = (start > lo[idx]) & (start < hi[idx])
+            x[idx] = np.where(inside, start, _split(lo[idx], hi[idx]))
         result = np.empty(n)
         active = np.arange(n)
-        for _ in range(100):
+        for it in range(100):
             xi = x[active]
-            v, rho, d1, d2 = self._eval(xi, cdf_side)
+            ca = cdf_side[active]
+            v, rho, d1, d2, const = self._eval(xi, ca)
             f = v - target[active]
             # the root lies above xi when F is below target (cdf) / above it (sf)
-            above = (f < 0) if cdf_side else (f > 0)
+            above = np.where(ca, f < 0, f > 0)
             lo_i = np.where(above, xi, lo[active])
             hi_i = np.where(above, hi[active], xi)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                g = f / d1
-                corr = 1.0 - 0.5 * g * (d2 / d1)
-                step = np.where((corr > 0.5) & (corr < 2.0), g / corr, g)
+            g = f / d1
+            corr = 1.0 - 0.5 * g * (d2 / d1)
+            halley = (corr > 0.5) & (corr < 2.0)
+            step = np.where(halley, g / corr, g)
             new = xi - step
-            ok = np.isfinite(new) & (new > lo_i) & (new < hi_i)
-            new = np.where(ok, new, _split(lo_i, hi_i))
-            # error left after a Halley step of size s: about |s|^3 (F''/F')^2, and
-            # |F''/F'| <= 1 + max|b| + x for these Gaussian sums
-            scale = curv + xi
-            s_err = np.abs(step) ** 3 * scale * scale
+            # a step at rounding level: xi is the root to an ulp or two, even if
+            # noise put the step just outside the shrunken bracket
+            at_root = np.abs(step) <= 4.0 * EPS * xi
+            ok = np.isfinite(new) & (((new > lo_i) & (new < hi_i)) | at_root)
+            # error left after a Halley step of size s: about |s|^3 times the local
+            # constant (computed at xi; a factor 4 for its change over the tiny
+            # step); after a plain Newton step (corr outside [1/2, 2]) s^2 |F2/2F1|
+            s_err = np.where(
+                halley, 4.0 * np.abs(step) ** 3 * const, 4.0 * step * step * np.sqrt(const)
+            )
             done = ok & (s_err <= 0.25 * EPS * new)
             narrow = hi_i - lo_i <= 4.0 * EPS * hi_i
             fin = done | narrow
-            if np.any(fin):
+            if bool_any(fin):
                 # move up by the root's error: |F error| / |F'|, plus the step's error
                 err_f = self.error(rho) * np.abs(v) + EPS * np.abs(target[active])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    dx = err_f / np.abs(d1)
-                dx = np.where(np.isfinite(dx), dx, np.inf)
-                cand = np.where(done, new + s_err + 4.0 * EPS * new, hi_i)
+                dx = err_f / np.abs(d1)
+                cand = np.where(done, new + s_err + 4.0 * EPS * new, hi_i) + dx
+                wild = fin & ~np.isfinite(cand)
+                if bool_any(wild):
+                    certify(active[wild])
                 # never beyond the certified upper end of the bracket
-                up = np.minimum(cand + dx, hi0[active])
+                up = np.minimum(cand, hi0[active])
                 result[active[fin]] = _round_up(up[fin], 2.0 * EPS)
             keep = ~fin
-            active_k = active[keep]
-            lo[active_k] = lo_i[keep]
-            hi[active_k] = hi_i[keep]
-            x[active_k] = new[keep]
-            active = active_k
+            ak = active[keep]
+            lo[ak] = lo_i[keep]
+            hi[ak] = hi_i[keep]
+            x[ak] = new[keep]
+            stray = keep & ~ok
+            if bool_any(stray):
+                # a step that left the bracket: bisect (in a certified bracket)
+                idx = active[stray]
+                certify(idx)
+                x[idx] = _split(lo[idx], hi[idx])
+            active = ak
             if not active.size:
                 break
+            if it == 0:
+                certify(active)
         if active.size:  # pragma: no cover - 100 bracketed steps always converge
+            certify(active)
             result[active] = hi[active]
         return result
 
@@ -565,6 +692,7 @@ class Kernel:
         ulo, uhi = np.log(lo), np.log(np.maximum(hi, lo))
         uhi0 = uhi.copy()
         u = 0.5 * (ulo + uhi)
+        curv = 1.0 + float(np.max(self.absb))
         result = np.empty(n)
         active = np.arange(n)
         for _ in range(200):
@@ -574,28 +702,26 @@ class Kernel:
             ld = self.log_density(xi)
             f = lv - t[active]
             # d log F / d log x = x F'/F
-            with np.errstate(over="ignore"):
-                slope = np.exp(ld - lv + ui)
+            slope = np.exp(ld - lv + ui)
             if not cdf_side:
                 slope = -slope
             above = (f < 0) if cdf_side else (f > 0)
             lo_i = np.where(above, ui, ulo[active])
             hi_i = np.where(above, uhi[active], ui)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                step = f / slope
+            step = f / slope
             new = ui - step
-            ok = np.isfinite(new) & (new > lo_i) & (new < hi_i)
+            at_root = np.abs(step) <= 4.0 * EPS * np.maximum(np.abs(ui), 1.0)
+            ok = np.isfinite(new) & (((new > lo_i) & (new < hi_i)) | at_root)
             new = np.where(ok, new, 0.5 * (lo_i + hi_i))
             # after a Newton step of size s in u the error is about s^2 |g''/2g'|;
             # g'' is bounded by (1 + x (max|b| + x))^2-ish: take s^2 (1 + |g'|) (1 + x)^2
-            s_err = step * step * (1.0 + np.abs(slope)) * (1.0 + xi * (1.0 + float(np.max(self.absb)) + xi))
+            s_err = step * step * (1.0 + np.abs(slope)) * (1.0 + xi * (curv + xi))
             done = ok & (s_err <= 0.25 * EPS)
             narrow = hi_i - lo_i <= 4.0 * EPS * np.maximum(np.abs(hi_i), 1.0)
             fin = done | narrow
-            if np.any(fin):
+            if bool_any(fin):
                 err_l = self.error(rho) + EPS * (np.abs(lv) + np.abs(t[active]))
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    du = err_l / np.abs(slope)
+                du = err_l / np.abs(slope)
                 du = np.where(np.isfinite(du), du, np.inf)
                 cand = np.where(done, new + s_err, hi_i)
                 up = np.minimum(cand + du, uhi0[active])
@@ -614,11 +740,15 @@ class Kernel:
         return result
 
 
+def bool_any(a: Any) -> bool:
+    """``a.any()`` without numpy's dispatch overhead (hot loops over small arrays)."""
+    return bool(a.any())
+
+
 def _split(lo: FloatArray, hi: FloatArray) -> FloatArray:
     """Bisection point: geometric when the bracket spans more than a factor 4."""
     geometric = (lo > 0) & (hi > 4.0 * lo)
-    with np.errstate(invalid="ignore"):
-        return np.where(geometric, np.sqrt(lo * hi), 0.5 * (lo + hi))
+    return np.where(geometric, np.sqrt(lo * hi), 0.5 * (lo + hi))
 
 
 def _round_up(x: FloatArray, r: Any) -> FloatArray:
@@ -626,6 +756,6 @@ def _round_up(x: FloatArray, r: Any) -> FloatArray:
     does not move a subnormal number: add the smallest float there)."""
     up: FloatArray = x + x * r
     tiny = up < 2.0 * _TINY
-    if np.any(tiny):
+    if bool_any(tiny):
         up = np.where(tiny, up + 5e-324, up)
     return up
