@@ -43,7 +43,7 @@ from ._gaussian import (
     truncated_normal_variance,
 )
 from ._kernel import EPS as _EPS
-from ._kernel import FLOOR, Kernel
+from ._kernel import Kernel, ScalarKernel, logsumexp1
 from ._moduli import Affine, Identity, Modulus, as_modulus
 from ._validation import (
     SUM_TOLERANCE,
@@ -211,7 +211,7 @@ class IsoperimetricBound:
     __slots__ = (
         "_counts",
         "_exact",
-        "_k",
+        "_kc",
         "_logc",
         "_logp",
         "_n_classes",
@@ -224,7 +224,7 @@ class IsoperimetricBound:
     _logc: FloatArray
     _n_classes: int
     _exact: tuple[int, ...] | None
-    _k: Kernel
+    _kc: Kernel | None
     _py: Any
 
     def __init__(
@@ -245,7 +245,7 @@ class IsoperimetricBound:
             total = float(math.fsum((p * c).tolist())) if counts is not None else math.fsum(p.tolist())
             log_total = math.log(total) if total > 0 else -math.inf
         else:  # counts beyond the float range: the sum in logarithms
-            log_total = float(sc.logsumexp(logp + logc))
+            log_total = logsumexp1(logp + logc)
             total = math.exp(log_total) if log_total < 709.0 else math.inf
         if not total > 0:
             raise ValueError(
@@ -297,7 +297,7 @@ class IsoperimetricBound:
         c, logc, exact = as_exact_counts(counts, lp.size)
         if np.all(lp == -np.inf):
             raise ValueError(f"log_probs are all -inf: log_probs={short_repr(log_probs)}")
-        total = float(sc.logsumexp(lp + logc))
+        total = logsumexp1(lp + logc)
         if not normalize and abs(total) > SUM_TOLERANCE:
             raise ValueError(
                 f"exp(log_probs) must sum to 1, but log(sum) = {total!r} (sum off by "
@@ -377,20 +377,29 @@ class IsoperimetricBound:
             logp = uniq
         with np.errstate(under="ignore"):
             p = np.exp(logp)
-        with np.errstate(all="ignore"):
-            kern = Kernel(logp, counts, logc)
         for name, value in (("_p", p), ("_logp", logp), ("_counts", counts), ("_logc", logc)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
-        for arr in (kern.b,):
-            arr.setflags(write=False)
-        object.__setattr__(self, "_k", kern)
+        object.__setattr__(self, "_kc", None)
         object.__setattr__(self, "_n_classes", int(n_total))
         object.__setattr__(self, "_exact", None if exact is None else tuple(exact))
         object.__setattr__(self, "_py", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("IsoperimetricBound is immutable")
+
+    @property
+    def _k(self) -> Kernel:
+        """The float64 numerics (thresholds, error factors, the quantile table),
+        built on first use: construction stays cheap, and a bound that is never
+        evaluated never pays for it.  A cache, not part of the bound's value."""
+        kern = self._kc
+        if kern is None:
+            with np.errstate(all="ignore"):
+                kern = Kernel(self._logp, self._counts, self._logc)
+            kern.b.setflags(write=False)
+            object.__setattr__(self, "_kc", kern)
+        return kern
 
     # -- attributes ---------------------------------------------------------
 
@@ -445,6 +454,71 @@ class IsoperimetricBound:
             f"IsoperimetricBound(class_probs={short_repr(self._p)}, "
             f"counts={short_repr(self._counts)})"
         )
+
+    # -- scalar fast path ---------------------------------------------------------
+
+    def _scalar_kernel(self) -> ScalarKernel | None:
+        """The plain-Python twin of the kernel (built on first use), or None."""
+        py = self._py
+        if py is None:
+            py = ScalarKernel(self._k) if ScalarKernel.usable(self._k) else False
+            object.__setattr__(self, "_py", py)
+        return py or None
+
+    def _scalar(self, kind: str, x: float) -> float | None:
+        """One radius in plain Python, rounded exactly as the vector path rounds;
+        None where the vector path must take over (special points, logarithms)."""
+        if not 0.0 < x < _BIG:
+            return None
+        py = self._scalar_kernel()
+        if py is None:
+            return None
+        use_mass = x * py.m_bound < 0.5
+        s = 0.0
+        if not use_mass:
+            rt = py.tail(x)
+            if rt is None:
+                return None
+            s, rho = rt
+            use_mass = s >= 0.5
+        if use_mass:
+            rm = py.mass(x)
+            if rm is None:
+                return None
+            m, mrho = rm
+            r = py.error(mrho) + 2 * _EPS
+            lo = m - m * r
+            if lo < 2 * _TINY:
+                lo = max(lo - _TINIEST, 0.0)
+            if kind == "cdf":
+                return min(lo, 1.0 - _HALF_ULP1)
+            if kind == "sf":
+                return min((1.0 - lo) + _HALF_ULP1, 1.0)
+            if kind == "logsf":
+                return min(math.log1p(-lo) * (1.0 - 2 * _EPS), 0.0)
+            if m < 1e-300:  # logcdf of a (sub)normal-range B: the vector path's logs
+                return None
+            lv = math.log(m)
+            return lv - (py.error(mrho) + 2 * _EPS * abs(lv))
+        r = py.error(rho) + 2 * _EPS
+        up = s + s * r
+        if kind == "cdf":
+            return min(max((1.0 - up) - _HALF_ULP1, 0.0), 1.0 - _HALF_ULP1)
+        if kind == "sf":
+            return up
+        if kind == "logcdf":
+            return math.log1p(-up) * (1.0 + 2 * _EPS)
+        lv = math.log(s)
+        return min(lv + (py.error(rho) + 2 * _EPS * abs(lv)), 0.0)
+
+    def _scalar_quantile(self, q: float, upper_tail: bool) -> float | None:
+        if not 0.0 < q < 1.0:
+            return None
+        py = self._scalar_kernel()
+        if py is None:
+            return None
+        small = q <= 0.5
+        return py.solve(q if small else 1.0 - q, small != upper_tail)
 
     # -- evaluation plumbing --------------------------------------------------
 
@@ -602,10 +676,18 @@ class IsoperimetricBound:
         >>> naive, round(exact / 7.978845608e-10, 9)
         (0.0, 1.0)
         """
+        if isinstance(eps, float):
+            v = self._scalar("cdf", eps)
+            if v is not None:
+                return v
         return self._evaluate(eps, "eps", "cdf")
 
     def logcdf(self, eps: ArrayLike) -> Any:
         """Log of :meth:`cdf`, finite for every radius > 0 (rounded down)."""
+        if isinstance(eps, float):
+            v = self._scalar("logcdf", eps)
+            if v is not None:
+                return v
         return self._evaluate(eps, "eps", "logcdf")
 
     def sf(self, eps: ArrayLike) -> Any:
@@ -614,6 +696,10 @@ class IsoperimetricBound:
         Exact in the deep tail (no ``1 - cdf``); rounded up, and at least the
         smallest positive float for a finite radius.
         """
+        if isinstance(eps, float):
+            v = self._scalar("sf", eps)
+            if v is not None:
+                return v
         return self._evaluate(eps, "eps", "sf")
 
     def logsf(self, eps: ArrayLike) -> Any:
@@ -624,6 +710,10 @@ class IsoperimetricBound:
         accuracy holds for tiny radii too.  Beyond the float range of the
         log itself (radii above 1e154) it is ``-1.8e308``, still an upper bound.
         """
+        if isinstance(eps, float):
+            v = self._scalar("logsf", eps)
+            if v is not None:
+                return v
         return self._evaluate(eps, "eps", "logsf")
 
     def pdf(self, eps: ArrayLike) -> Any:
@@ -682,6 +772,10 @@ class IsoperimetricBound:
         >>> float(b.ppf(1e-300))  # B(eps) ~ 2 phi(0) eps
         1.25331413731...e-300
         """
+        if isinstance(q, float):
+            v = self._scalar_quantile(q, False)
+            if v is not None:
+                return v
         return self._quantile(q, "q", upper_tail=False)
 
     def isf(self, p: ArrayLike) -> Any:
@@ -696,6 +790,10 @@ class IsoperimetricBound:
         >>> round(IsoperimetricBound.equiprobable(10).isf(1e-300), 4)
         35.8276
         """
+        if isinstance(p, float):
+            v = self._scalar_quantile(p, True)
+            if v is not None:
+                return v
         return self._quantile(p, "p", upper_tail=True)
 
     def _quantile(self, prob: ArrayLike, name: str, *, upper_tail: bool) -> Any:
@@ -850,7 +948,7 @@ class IsoperimetricBound:
         with np.errstate(all="ignore"):
             log_m, _ = log_normal_partial_moments(a, 2)
         logw = k.logc + log_m[:, 0]
-        w = np.exp(logw - float(sc.logsumexp(logw)))
+        w = np.exp(logw - logsumexp1(logw))
         m1 = np.exp(log_m[:, 1] - log_m[:, 0])
         cond_var = truncated_normal_variance(a)
         mu = float(np.dot(w, m1))

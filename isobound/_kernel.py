@@ -44,6 +44,7 @@ its own error bound.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,21 @@ def _refine_threshold(b: FloatArray, logp: FloatArray) -> FloatArray:
         # d log Phi / db = phi / Phi, and Phi / phi = sqrt(pi/2) erfcx(-b/sqrt 2)
         b = b - resid * (_SQRT_PI_2 * sc.erfcx(-b * _SQRT1_2))
     return b
+
+
+def logsumexp1(v: Any) -> float:
+    """``log(sum(exp(v)))`` of a 1-d float array or list (``-inf`` when all are ``-inf``).
+
+    scipy.special.logsumexp does the same with array-API dispatch that costs
+    about 100 times more for a handful of entries.
+    """
+    a = np.asarray(v, dtype=np.float64)
+    if a.size == 0:
+        return -math.inf
+    m = float(a.max())
+    if not math.isfinite(m):
+        return m
+    return m + math.log(float(np.exp(a - m).sum()))
 
 
 def _logsumexp_rows(y: FloatArray) -> FloatArray:
@@ -153,7 +169,7 @@ class Kernel:
             terms = [float(v) for v in np.delete(logp + logc, i)]
             if counts[i] > 1.0:
                 terms.append(float(logp[i]) + math.log(counts[i] - 1.0))
-            logq[i] = float(sc.logsumexp(terms)) if terms else -math.inf
+            logq[i] = logsumexp1(terms)
         b = np.empty(n)
         b[minority] = sc.ndtri_exp(logp[minority])
         b[~minority] = -sc.ndtri_exp(logq[~minority])
@@ -192,14 +208,14 @@ class Kernel:
         if not self.degenerate:
             self.b_max = float(b.max())
             self.i_max = int(np.argmax(b))
-            self.log_k = float(sc.logsumexp(logc))
+            self.log_k = logsumexp1(logc)
             y0 = self.logc_pdf - 0.5 * b * b
-            self.log_pdf0 = float(sc.logsumexp(y0))
+            self.log_pdf0 = logsumexp1(y0)
             # absolute error of log B'(0): the terms' exponents, weighted by the terms
             w0 = np.exp(y0 - self.log_pdf0)
             self.rho_pdf0 = 4.0 + float(np.dot(w0, 1.5 * np.abs(logc) + 2.5 * b * b + 1.5 * self.absb))
             bm = np.minimum(b, 0.0)
-            self.log_m = float(sc.logsumexp(self.logc_pdf - 0.5 * bm * bm))
+            self.log_m = logsumexp1(self.logc_pdf - 0.5 * bm * bm)
         else:
             self.b_max = self.log_k = self.log_pdf0 = self.log_m = -math.inf
             self.rho_pdf0 = 0.0
@@ -759,3 +775,220 @@ def _round_up(x: FloatArray, r: Any) -> FloatArray:
     if bool_any(tiny):
         up = np.where(tiny, up + 5e-324, up)
     return up
+
+
+# -- scalar twin ------------------------------------------------------------------
+
+_GL_PY = {n: (float(w[n // 2]), list(zip(x[n // 2 + 1 :].tolist(), w[n // 2 + 1 :].tolist())))
+          for n, (x, w) in ((m, np.polynomial.legendre.leggauss(m)) for m in (3, 5, 7))}
+
+
+class ScalarKernel:
+    """The :class:`Kernel` for one radius at a time, in plain Python floats.
+
+    Same formulas, same region boundaries (short intervals, quadrature
+    rules chosen by the same thresholds over the classes) and the same
+    error factors, so that the two agree to within their error bounds; a
+    call that would need logarithms (a value below 1e-280) returns ``None``
+    and the caller falls back to the vector kernel.  Only built for a few
+    classes, all in the linear range.
+    """
+
+    __slots__ = ("cols", "m_bound", "sigma", "log_pdf0", "kern", "tab")
+
+    #: Largest number of distinct classes handled in plain Python.
+    MAX_COLS = 32
+
+    def __init__(self, kern: Kernel) -> None:
+        self.kern = kern
+        self.cols = list(
+            zip(
+                kern.b.tolist(),
+                kern.counts.tolist(),
+                kern.base.tolist(),
+                kern.sign.tolist(),
+                kern.logc_pdf.tolist(),
+                kern.twob2.tolist(),
+                kern.rho_short.tolist(),
+                kern.rho_long.tolist(),
+            )
+        )
+        self.m_bound = math.exp(kern.log_m)
+        self.sigma = kern.sigma
+        self.log_pdf0 = kern.log_pdf0
+        self.tab: Any = None
+
+    @staticmethod
+    def usable(kern: Kernel) -> bool:
+        return (
+            not kern.degenerate
+            and kern.ncols <= ScalarKernel.MAX_COLS
+            and kern.cols_log.size == 0
+            and kern.cols_log_s.size == 0
+        )
+
+    def tail(self, x: float) -> tuple[float, float] | None:
+        s = 0.0
+        err = 0.0
+        erfc = math.erfc
+        for b, c, _, _, _, tw, _, _ in self.cols:
+            d = b - x
+            y = 0.5 * erfc(-d * _SQRT1_2)
+            ad = d if d >= 0 else -d
+            s += c * y
+            err += c * y * (ad * (1.5 * ad + tw) + 4.0)
+        if s < FLOOR:
+            return None
+        return s, err / s
+
+    def mass(self, x: float) -> tuple[float, float] | None:
+        h = 0.5 * x
+        cols = self.cols
+        m_max = 0.0
+        all_short = h <= SHORT_HALF
+        for col in cols:
+            am = abs(col[0] - h) * h
+            if am > m_max:
+                m_max = am
+        if m_max > SHORT_MID_HALF:
+            all_short = False
+        exp = math.exp
+        if h <= 1e-3 and m_max <= 1e-3:
+            centre, pairs = _GL_PY[3]
+        elif h <= 0.1 and m_max <= 0.2:
+            centre, pairs = _GL_PY[5]
+        else:
+            centre, pairs = _GL_PY[7]
+        damp = [(u, w * exp(-0.5 * u * u * h * h)) for u, w in pairs]
+        if all_short:
+            g = 0.0
+            eg = 0.0
+            for b, _, _, _, lcp, _, rs, _ in cols:
+                mid = b - h
+                mh = mid * h
+                tot = centre
+                for u, wd in damp:
+                    e = exp(mh * u)
+                    tot += wd * (e + 1.0 / e)
+                t = exp(lcp - 0.5 * mid * mid) * 0.5 * tot
+                g += t
+                eg += t * rs
+            if g < 1e-270:
+                return None
+            return x * g, eg / g
+        total = 0.0
+        err = 0.0
+        erfc = math.erfc
+        for b, c, base, sg, lcp, tw, rs, rl in cols:
+            mid = b - h
+            if h <= SHORT_HALF and abs(mid) * h <= SHORT_MID_HALF:
+                # the vector kernel picks the rule over the whole block: same here
+                mh = mid * h
+                tot = centre
+                for u, wd in damp:
+                    e = exp(mh * u)
+                    tot += wd * (e + 1.0 / e)
+                t = exp(lcp - 0.5 * mid * mid) * x * 0.5 * tot
+                total += t
+                err += t * rs
+            else:
+                d = b - x
+                y = 0.5 * erfc(-(d * sg) * _SQRT1_2)
+                m = (base - y) * sg
+                if m < 0.0:
+                    m = 0.0
+                total += m * c
+                ad = d if d >= 0 else -d
+                err += (base + y) * c * (rl + ad * (1.5 * ad + tw))
+        if total < FLOOR:
+            return None
+        return total, err / total
+
+    def density3(self, x: float) -> tuple[float, float, float]:
+        p0 = p1 = p2 = 0.0
+        exp = math.exp
+        for b, _, _, _, lcp, _, _, _ in self.cols:
+            d = b - x
+            e = exp(lcp - 0.5 * d * d)
+            p0 += e
+            p1 += e * d
+            p2 += e * d * d
+        return p0, p1, p2
+
+    def error(self, rho: float) -> float:
+        return 2.0 * EPS * (rho + self.sigma)
+
+    def _guess(self, t: float, cdf_side: bool) -> float:
+        """The vector kernel's table guess, evaluated in Python (table built on first use)."""
+        if self.tab is None:
+            kern = self.kern
+            if kern.table is None:
+                kern.table = kern._build_table()
+            self.tab = [(a.tolist(), v.tolist(), m.tolist()) for a, v, m in kern.table]
+        tt, vv, mm = self.tab[0 if cdf_side else 1]
+        z = t if cdf_side else math.sqrt(-2.0 * min(t, 0.0))
+        n = len(tt)
+        if n < 2:
+            return math.nan
+        if z < tt[0]:
+            if cdf_side:
+                return math.exp(t - self.log_pdf0) if t - self.log_pdf0 < 700 else math.nan
+            return math.nan
+        if z > tt[-1]:
+            if cdf_side:
+                return math.nan
+            kern = self.kern
+            return float(kern.b_max - sc.ndtri_exp(t - float(kern.logc[kern.i_max])))
+        j = min(max(bisect_right(tt, z) - 1, 0), n - 2)
+        h = tt[j + 1] - tt[j]
+        s = (z - tt[j]) / h
+        s2 = s * s
+        s3 = s2 * s
+        v = (2 * s3 - 3 * s2 + 1) * vv[j] + (s3 - 2 * s2 + s) * h * mm[j]
+        v += (-2 * s3 + 3 * s2) * vv[j + 1] + (s3 - s2) * h * mm[j + 1]
+        return math.exp(v) if cdf_side else v
+
+    def solve(self, target: float, cdf_side: bool) -> float | None:
+        """The root of the vector solver's iteration, for one linear-mode target;
+        ``None`` when it should be left to the vector solver."""
+        if target < 1e-270:
+            return None
+        t = math.log(target)
+        x = self._guess(t, cdf_side)
+        if not (x > 0.0 and math.isfinite(x)):
+            return None
+        lo, hi = 0.0, math.inf
+        for _ in range(8):
+            r = self.mass(x) if cdf_side else self.tail(x)
+            if r is None:
+                return None
+            v, rho = r
+            pdf, dpdf, m2 = self.density3(x)
+            if not pdf > 0.0:
+                return None
+            r1 = dpdf / pdf
+            const = abs(m2 / pdf - 1.0) / 6.0 + 0.25 * r1 * r1
+            d1, d2 = (pdf, dpdf) if cdf_side else (-pdf, -dpdf)
+            f = v - target
+            if (f < 0) == cdf_side:
+                lo = x
+            else:
+                hi = x
+            g = f / d1
+            corr = 1.0 - 0.5 * g * (d2 / d1)
+            halley = 0.5 < corr < 2.0
+            step = g / corr if halley else g
+            new = x - step
+            at_root = abs(step) <= 4.0 * EPS * x
+            if not (math.isfinite(new) and ((lo < new < hi) or at_root)):
+                return None
+            s_err = 4.0 * abs(step) ** 3 * const if halley else 4.0 * step * step * math.sqrt(const)
+            if s_err <= 0.25 * EPS * new:
+                err_f = self.error(rho) * abs(v) + EPS * target
+                dx = err_f / abs(d1)
+                up = new + s_err + 4.0 * EPS * new + dx
+                if not math.isfinite(up):
+                    return None
+                return up + up * 2.0 * EPS
+            x = new
+        return None
