@@ -923,7 +923,8 @@ class ScalarKernel:
         if self.tab is None:
             kern = self.kern
             if kern.table is None:
-                kern.table = kern._build_table()
+                with np.errstate(all="ignore"):
+                    kern.table = kern._build_table()
             self.tab = [(a.tolist(), v.tolist(), m.tolist()) for a, v, m in kern.table]
         tt, vv, mm = self.tab[0 if cdf_side else 1]
         z = t if cdf_side else math.sqrt(-2.0 * min(t, 0.0))
@@ -938,7 +939,8 @@ class ScalarKernel:
             if cdf_side:
                 return math.nan
             kern = self.kern
-            return float(kern.b_max - sc.ndtri_exp(t - float(kern.logc[kern.i_max])))
+            with np.errstate(all="ignore"):
+                return float(kern.b_max - sc.ndtri_exp(t - float(kern.logc[kern.i_max])))
         j = min(max(bisect_right(tt, z) - 1, 0), n - 2)
         h = tt[j + 1] - tt[j]
         s = (z - tt[j]) / h
