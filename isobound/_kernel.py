@@ -665,7 +665,8 @@ class Kernel:
                 halley, 4.0 * np.abs(step) ** 3 * const, 4.0 * step * step * np.sqrt(const)
             )
             done = ok & (s_err <= 0.25 * EPS * new)
-            narrow = hi_i - lo_i <= 4.0 * EPS * hi_i
+            # (an upper end not yet certified is inf: that bracket is not narrow)
+            narrow = (hi_i - lo_i <= 4.0 * EPS * hi_i) & (hi_i < np.inf)
             fin = done | narrow
             if bool_any(fin):
                 # move up by the root's error: |F error| / |F'|, plus the step's error
