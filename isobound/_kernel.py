@@ -653,6 +653,13 @@ class Kernel:
             corr = 1.0 - 0.5 * g * (d2 / d1)
             halley = (corr > 0.5) & (corr < 2.0)
             step = np.where(halley, g / corr, g)
+            # far from the root (F off by more than a factor 4) Newton on F crawls
+            # down a Gaussian tail; Newton on log F is nearly quadratic there
+            far = (v > 4.0 * target[active]) | (v < 0.25 * target[active])
+            if bool_any(far):
+                ratio = np.log(np.where(v > 0, v, _TINY) / target[active])
+                step = np.where(far, ratio * v / d1, step)
+                halley &= ~far
             new = xi - step
             # a step at rounding level: xi is the root to an ulp or two, even if
             # noise put the step just outside the shrunken bracket
@@ -664,7 +671,7 @@ class Kernel:
             s_err = np.where(
                 halley, 4.0 * np.abs(step) ** 3 * const, 4.0 * step * step * np.sqrt(const)
             )
-            done = ok & (s_err <= 0.25 * EPS * new)
+            done = ok & ~far & (s_err <= 0.25 * EPS * new)
             # (an upper end not yet certified is inf: that bracket is not narrow)
             narrow = (hi_i - lo_i <= 4.0 * EPS * hi_i) & (hi_i < np.inf)
             fin = done | narrow
