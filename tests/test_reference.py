@@ -455,3 +455,33 @@ def test_out_of_domain_points_follow_scipy():
     assert ref.isf(0, P3) == mpmath.inf
     assert ref.isf(1, P3) == 0
     assert ref.theorem1_balanced(-1.0) == 0
+
+
+# --- moments -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
+def test_moments_of_two_half_spaces_are_those_of_abs_z(n):
+    # B(eps) = 2 Phi(eps) - 1: R* is |Z|, with E|Z|^n = 2^(n/2) Gamma((n+1)/2) / sqrt(pi)
+    exact = mpf(2) ** (mpf(n) / 2) * mpmath.gamma(mpf(n + 1) / 2) / mpmath.sqrt(mpmath.pi)
+    assert rel(ref.moment(n, [0.5, 0.5]), exact) < mpf(10) ** -45
+
+
+@pytest.mark.parametrize(("probs", "counts"), [(P3, None), (MAJORITY, None), ([1], [10])])
+def test_first_moment_is_the_mean_and_variance_is_nonnegative(probs, counts):
+    # the quadrature of t B'(t) against the closed-form sum of normal losses
+    assert rel(ref.moment(1, probs, counts, dps=30), ref.mean(probs, counts, dps=30)) < mpf(10) ** -28
+    assert ref.moment(0, probs, counts) == 1
+    assert ref.var(probs, counts, dps=20) > 0
+
+
+def test_variance_by_hand():
+    assert rel(ref.var([0.5, 0.5]), 1 - 2 / mpmath.pi) < mpf(10) ** -45
+    # a majority class far from the others: R* is nearly b + N(0, 1), variance near 1
+    assert abs(ref.var(log_probs=[0.0, -1e4], dps=30) - 1) < mpf(10) ** -6
+
+
+@pytest.mark.parametrize("order", [-1, 1.5, "x", float("inf")])
+def test_moment_rejects_bad_orders(order):
+    with pytest.raises(ValueError, match="order"):
+        ref.moment(order, P3)
