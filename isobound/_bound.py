@@ -233,15 +233,21 @@ class IsoperimetricBound:
     ) -> None:
         p = as_class_vector("class_probs", class_probs)
         bad = ~np.isfinite(p) | (p < 0)
-        if np.any(bad):
+        if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
                 f"class_probs must be finite and >= 0, got class_probs[{i}]={float(p[i])!r} "
                 f"in class_probs={short_repr(class_probs)}"
             )
-        c, logc, exact = as_exact_counts(counts, p.size)
-        with np.errstate(divide="ignore"):
+        if counts is None:  # the common case, without the general checks' cost
+            c, logc, exact = np.ones(p.size), np.zeros(p.size), None
+        else:
+            c, logc, exact = as_exact_counts(counts, p.size)
+        if (p > 0).all():
             logp = np.log(p)
+        else:
+            with np.errstate(divide="ignore"):
+                logp = np.log(p)
         if exact is None:
             total = float(math.fsum((p * c).tolist())) if counts is not None else math.fsum(p.tolist())
             log_total = math.log(total) if total > 0 else -math.inf
@@ -353,16 +359,17 @@ class IsoperimetricBound:
         else:
             n_total = sum(int(v) for v in counts.tolist())
         keep = logp > -np.inf
-        if not np.all(keep):
+        if not keep.all():
             logp, counts, logc = logp[keep], counts[keep], logc[keep]
             if exact is not None:
                 exact = [e for e, kk in zip(exact, keep.tolist()) if kk]
-        order = np.argsort(logp, kind="stable")
-        logp = logp[order]
-        counts, logc = counts[order], logc[order]
-        if exact is not None:
-            exact = [exact[i] for i in order.tolist()]
-        if logp.size > 1 and np.any(logp[1:] == logp[:-1]):
+        if logp.size > 1 and not (logp[1:] >= logp[:-1]).all():
+            order = np.argsort(logp, kind="stable")
+            logp = logp[order]
+            counts, logc = counts[order], logc[order]
+            if exact is not None:
+                exact = [exact[i] for i in order.tolist()]
+        if logp.size > 1 and (logp[1:] == logp[:-1]).any():
             # merge equal classes into one entry with a multiplicity
             uniq, inverse = np.unique(logp, return_inverse=True)
             if exact is None:
@@ -376,8 +383,11 @@ class IsoperimetricBound:
                 counts = np.array([float(e) if e < 2**1023 else math.inf for e in exact])
                 logc = np.array([math.log(e) for e in exact])
             logp = uniq
-        with np.errstate(under="ignore"):
+        if logp.size and logp[0] > -700.0:  # sorted: no value can underflow
             p = np.exp(logp)
+        else:
+            with np.errstate(under="ignore"):
+                p = np.exp(logp)
         for name, value in (("_p", p), ("_logp", logp), ("_counts", counts), ("_logc", logc)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
