@@ -362,7 +362,7 @@ class IsoperimetricBound:
         if not keep.all():
             logp, counts, logc = logp[keep], counts[keep], logc[keep]
             if exact is not None:
-                exact = [e for e, kk in zip(exact, keep.tolist()) if kk]
+                exact = [e for e, kk in zip(exact, keep.tolist(), strict=True) if kk]
         if logp.size > 1 and not (logp[1:] >= logp[:-1]).all():
             order = np.argsort(logp, kind="stable")
             logp = logp[order]
@@ -373,11 +373,11 @@ class IsoperimetricBound:
             # merge equal classes into one entry with a multiplicity
             uniq, inverse = np.unique(logp, return_inverse=True)
             if exact is None:
-                counts = np.bincount(inverse, weights=counts)
+                counts = np.bincount(inverse, weights=counts).astype(np.float64)
                 logc = np.log(counts)
             else:
                 merged = [0] * uniq.size
-                for i, e in zip(inverse.tolist(), exact):
+                for i, e in zip(inverse.tolist(), exact, strict=True):
                     merged[i] += e
                 exact = merged
                 counts = np.array([float(e) if e < 2**1023 else math.inf for e in exact])
@@ -450,7 +450,7 @@ class IsoperimetricBound:
         return self._k.degenerate
 
     def __repr__(self) -> str:
-        present = sum(self._exact) if self._exact is not None else int(round(float(self._counts.sum())))
+        present = sum(self._exact) if self._exact is not None else round(float(self._counts.sum()))
         empty = self._n_classes - present
         if self._p.size == 1 and empty == 0:
             return f"IsoperimetricBound.equiprobable({self.n_classes})"

@@ -83,7 +83,7 @@ def short_average(mid: FloatArray, half: FloatArray) -> FloatArray:
     else:
         centre, nodes, weights = _GL_RULES[7]
     total = np.full(np.shape(mh), centre)
-    for u, w in zip(nodes, weights):
+    for u, w in zip(nodes, weights, strict=True):
         e = np.exp(mh * u)
         e += 1.0 / e
         e *= np.exp((-0.5 * u * u) * h2) * w
@@ -188,7 +188,6 @@ def log_interval_mass(upper: ArrayLike, width: ArrayLike) -> FloatArray:
     u = u.copy()
     w = w.copy()
     out = np.full(u.shape, np.nan)
-    finite_w = np.isfinite(w)
     half = 0.5 * w
     mid = u - half
     short = _is_short(mid, half)

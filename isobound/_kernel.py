@@ -128,10 +128,10 @@ class Kernel:
     """
 
     __slots__ = (
-        "b",
         "absb",
-        "base",
+        "b",
         "b_max",
+        "base",
         "cols_log",
         "cols_log_s",
         "counts",
@@ -531,7 +531,8 @@ class Kernel:
             if bool_any(beyond):  # deep tail: the class with the largest threshold dominates
                 out[beyond] = self.b_max - sc.ndtri_exp(t[beyond] - self.logc[self.i_max])
             out[z < tt[0]] = np.nan
-        return out
+        result: FloatArray = out
+        return result
 
     def _build_table(self) -> tuple[Any, Any]:
         """Nodes of the inverse for each side: (abscissa, ordinate, slope)."""
@@ -540,7 +541,7 @@ class Kernel:
         x_b = max(self.b_max, 0.0) + math.sqrt(2.0 * (745.0 + max(self.log_k, 0.0))) + 2.0
         # log x in steps of 0.1 up to x = 4, then x in steps of 0.2
         x_c = min(4.0, x_b)
-        nodes = np.geomspace(x_a, x_c, int(math.ceil(10.0 * math.log(x_c / x_a))) + 1)
+        nodes = np.geomspace(x_a, x_c, math.ceil(10.0 * math.log(x_c / x_a)) + 1)
         if x_b > x_c:
             n_lin = int(min(1000, math.ceil((x_b - x_c) / 0.2)))
             nodes = np.concatenate([nodes, np.linspace(x_c, x_b, n_lin + 1)[1:]])
@@ -787,8 +788,10 @@ def _round_up(x: FloatArray, r: Any) -> FloatArray:
 
 # -- scalar twin ------------------------------------------------------------------
 
-_GL_PY = {n: (float(w[n // 2]), list(zip(x[n // 2 + 1 :].tolist(), w[n // 2 + 1 :].tolist())))
-          for n, (x, w) in ((m, np.polynomial.legendre.leggauss(m)) for m in (3, 5, 7))}
+_GL_PY = {
+    n: (float(w[n // 2]), list(zip(x[n // 2 + 1 :].tolist(), w[n // 2 + 1 :].tolist(), strict=True)))
+    for n, (x, w) in ((m, np.polynomial.legendre.leggauss(m)) for m in (3, 5, 7))
+}
 
 
 class ScalarKernel:
@@ -802,7 +805,7 @@ class ScalarKernel:
     classes, all in the linear range.
     """
 
-    __slots__ = ("cols", "m_bound", "sigma", "log_pdf0", "kern", "tab")
+    __slots__ = ("cols", "kern", "log_pdf0", "m_bound", "sigma", "tab")
 
     #: Largest number of distinct classes handled in plain Python.
     MAX_COLS = 32
@@ -819,6 +822,7 @@ class ScalarKernel:
                 kern.twob2.tolist(),
                 kern.rho_short.tolist(),
                 kern.rho_long.tolist(),
+                strict=True,
             )
         )
         self.m_bound = math.exp(kern.log_m)

@@ -216,9 +216,9 @@ def test_quantiles_land_on_the_safe_side():
     probs = [0.05, 0.15, 0.3, 0.5]
     b = IsoperimetricBound(probs)
     q = np.concatenate([np.geomspace(1e-300, 1e-3, 8), np.linspace(0.01, 0.99, 9)])
-    for qi, e in zip(q.tolist(), b.ppf(q).tolist()):
+    for qi, e in zip(q.tolist(), b.ppf(q).tolist(), strict=True):
         assert ref.cdf(e, probs) >= mpmath.mpf(qi), (qi, e)
-    for pi, e in zip(q.tolist(), b.isf(q).tolist()):
+    for pi, e in zip(q.tolist(), b.isf(q).tolist(), strict=True):
         assert ref.sf(e, probs) <= mpmath.mpf(pi), (pi, e)
 
 
@@ -336,7 +336,7 @@ def test_r6_vector_isf_beside_a_majority_class():
     # a class of e^-1000 next to a majority class crashed the initial-guess interpolant
     b = IsoperimetricBound.from_log_probs([0.0, -1000.0], normalize=True)
     v = b.isf(np.full(17, 0.25))
-    assert np.all(v == v[0]) and v[0] == b.isf(0.25) or abs(v[0] / b.isf(0.25) - 1) < 1e-14
+    assert (np.all(v == v[0]) and v[0] == b.isf(0.25)) or abs(v[0] / b.isf(0.25) - 1) < 1e-14
     e = ref.isf(0.25, log_probs=[0.0, -1000.0])
     assert mpf(float(v[0])) >= e and float(abs(mpf(float(v[0])) - e) / e) < 1e-13
 
