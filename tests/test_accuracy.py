@@ -1033,3 +1033,127 @@ def test_the_error_model_test_can_fail():
     exact = _ref("cdf", 0.3, "p=(.5,.3,.2)")
     nudged = float(v[0]) * (1 + 2 * EPS * (float(rho[0]) + k.sigma)) + 4 * EPS * float(exact)
     assert abs(mpf(nudged) - exact) / exact > EPS * (float(rho[0]) + k.sigma)
+
+
+# --- building blocks at their switch points ------------------------------------------
+#
+# Each function below switches between formulas (quadrature rules, a direct difference
+# and a continued fraction, two forms of log(1 - e^x)); both sides of every switch are
+# compared with mpmath at the accuracy the function achieves there, so that a moved
+# switch or a rule used outside its region fails.
+
+ULP = 2.0**-52
+
+
+def _short_average_exact(m: float, h: float) -> Any:
+    """Mean of exp(-m u - u^2/2) over [-h, h], by mpmath quadrature at 40 digits."""
+    with mpmath.workdps(40):
+        mm, hh = mpf(m), mpf(h)
+        return mpmath.quad(lambda u: mpmath.exp(-mm * u - u * u / 2), [-hh, 0, hh]) / (2 * hh)
+
+
+# (half-width, |mid| * half-width) on both sides of each rule's region: 3 nodes for
+# h, |m|h <= 1e-3, 5 nodes for h <= 0.1 and |m|h <= 0.2, 7 nodes up to h = 1/4, |m|h = 1
+SHORT_GRID = [
+    (h, mh)
+    for h in (1e-9, 1e-4, 9e-4, 1e-3, 1.1e-3, 0.01, 0.09, 0.1, 0.11, 0.2, 0.25)
+    for mh in (0.0, 1e-4, 9e-4, 1e-3, 1.1e-3, 0.05, 0.19, 0.2, 0.21, 0.5, 0.9, 1.0)
+]
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_short_average_is_good_to_5_ulps_in_the_short_region(sign):
+    from isobound._gaussian import short_average
+
+    worst = 0.0
+    for h, mh in SHORT_GRID:
+        m = sign * mh / h
+        got = float(short_average(np.array([m]), np.array([h]))[0])
+        err = float(abs(mpf(got) / _short_average_exact(m, h) - 1))
+        worst = max(worst, err)
+        assert err <= 5 * ULP, (m, h, err / ULP)
+    assert worst > 0.1 * ULP  # the comparison is not vacuous
+
+
+def test_short_average_picks_the_rule_for_the_whole_block():
+    # one block (as the kernel calls it): the widest entry decides the rule, and the
+    # narrow entries stay within 5 ulps under the wider rule too
+    from isobound._gaussian import short_average
+
+    h = np.array([1e-6, 1e-3, 0.05, 0.25])
+    m = np.array([3.0, -400.0, 2.0, -4.0])
+    got = short_average(m, h)
+    for mi, hi, g in zip(m.tolist(), h.tolist(), got.tolist(), strict=True):
+        assert float(abs(mpf(g) / _short_average_exact(mi, hi) - 1)) <= 5 * ULP, (mi, hi)
+
+
+def _partial_moment_exact(a: float, k: int) -> Any:
+    """E[(Z - a)_+^k] = phi(a) * int_0^inf t^k exp(-a t - t^2/2) dt, at 40 digits."""
+    with mpmath.workdps(40):
+        aa = mpf(a)
+        integral = mpmath.quad(lambda t: t**k * mpmath.exp(-aa * t - t * t / 2), [0, 1, 10, mpmath.inf])
+        return mpmath.npdf(aa) * integral
+
+
+# thresholds on both sides of the switch at a = 2 (recurrence below, continued fraction
+# from 2 on), and far into the tail
+SWITCH_A = [-3.0, 0.0, 1.5, 1.99, 2.0, 2.01, 2.5, 3.0, 3.9, 4.5, 5.9, 8.0, 30.0]
+
+
+def test_normal_loss_around_its_switch():
+    # the direct formula phi(a) - a Phibar(a) loses about a^2 ulps (3.3e-15 at a = 2,
+    # 4e-14 at 3.9, 9e-14 at 5.9), the continued fraction stays within 4e-15 from 2 to 6;
+    # beyond that ndtr(-a) itself loses about a^2 / 4 ulps (1e-14 at 8, 6e-14 at 30)
+    worst_cf = 0.0
+    for a in SWITCH_A:
+        exact = ref.normal_loss(a)
+        err = float(abs(mpf(float(ib.normal_loss(a))) / exact - 1))
+        if abs(a - 2.0) < 0.05:
+            tol = 2e-15
+        elif a < 2:
+            tol = 3e-15
+        else:
+            tol = 6e-15 if a < 6 else a * a * ULP
+        assert err <= tol, (a, err)
+        if a >= 2:
+            worst_cf = max(worst_cf, err)
+    assert worst_cf > 0
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 5])
+def test_log_normal_partial_moments_around_the_switch(order):
+    from isobound._gaussian import log_normal_partial_moments
+
+    a = np.array(SWITCH_A)
+    log_m, ratios = log_normal_partial_moments(a, order)
+    assert log_m.shape == (a.size, order + 1) and ratios.shape == (a.size, order)
+    for i, ai in enumerate(SWITCH_A):
+        for k in range(order + 1):
+            exact = _partial_moment_exact(ai, k)
+            with mpmath.workdps(40):
+                err = abs(mpf(float(log_m[i, k])) - mpmath.log(exact))
+            # error of the log relative to max(1, |log M_k|): the recurrence loses
+            # about 3 a^k ulps just below the switch (98 at a = 1.99, k = 5), the
+            # continued fraction and log_ndtr from 2 on under 2 ulps
+            tol = 8 + 2 * k + (4 * max(ai, 1.0) ** k if ai < 2 else 0.0)
+            assert err <= tol * ULP * max(1.0, abs(float(log_m[i, k]))), (ai, k, float(err))
+
+
+def test_truncated_normal_variance_around_the_switch():
+    from isobound._gaussian import truncated_normal_variance
+
+    got = truncated_normal_variance(np.array(SWITCH_A))
+    for ai, g in zip(SWITCH_A, got.tolist(), strict=True):
+        with mpmath.workdps(40):
+            m0, m1, m2 = (_partial_moment_exact(ai, k) for k in range(3))
+            # Var[Z | Z > a] = Var[Z - a | Z > a]
+            exact = m2 / m0 - (m1 / m0) ** 2
+            err = float(abs(mpf(g) / exact - 1))
+        # 1 + a lam - lam^2 cancels like a^2 below the switch
+        assert err <= (16 + (4 * ai * ai if ai < 2 else 0.0)) * ULP, (ai, err)
+
+
+def test_log_interval_mass_of_an_empty_interval_is_minus_infinity():
+    v = ib.log_interval_mass(np.array([1.0, -40.0, 0.0]), np.array([0.0, 0.0, 0.0]))
+    assert np.all(v == -np.inf)
+    assert ib.log_interval_mass(0.5, 0.25) > -np.inf
