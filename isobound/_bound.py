@@ -94,7 +94,7 @@ def _as_real(name: str, value: Any) -> FloatArray:
     """
     try:
         arr = np.asarray(value)
-    except Exception:  # ragged nested sequences and the like
+    except (ValueError, TypeError):  # ragged nested sequences and the like
         arr = np.asarray(value, dtype=object)
     kind = arr.dtype.kind
     if kind in "biuf":

@@ -53,7 +53,7 @@ from scipy import special as sc
 
 from ._gaussian import SHORT_HALF, SHORT_MID_HALF, log_interval_mass, short_average
 
-__all__ = ["Kernel", "EPS", "FLOOR"]
+__all__ = ["EPS", "FLOOR", "Kernel"]
 
 # Every method runs with numpy's floating-point warnings off (the caller sets
 # ``np.errstate(all="ignore")`` once): overflow, underflow and 0/0 are all
@@ -859,9 +859,7 @@ class ScalarKernel:
         m_max = 0.0
         all_short = h <= SHORT_HALF
         for col in cols:
-            am = abs(col[0] - h) * h
-            if am > m_max:
-                m_max = am
+            m_max = max(m_max, abs(col[0] - h) * h)
         if m_max > SHORT_MID_HALF:
             all_short = False
         exp = math.exp
@@ -906,9 +904,7 @@ class ScalarKernel:
             else:
                 d = b - x
                 y = 0.5 * erfc(-(d * sg) * _SQRT1_2)
-                m = (base - y) * sg
-                if m < 0.0:
-                    m = 0.0
+                m = max((base - y) * sg, 0.0)
                 total += m * c
                 ad = d if d >= 0 else -d
                 err += (base + y) * c * (rl + ad * (1.5 * ad + tw))

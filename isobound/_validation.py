@@ -15,10 +15,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "check_n_classes",
     "as_class_vector",
     "as_counts",
     "as_exact_counts",
+    "check_n_classes",
     "check_nonnegative",
     "check_positive",
     "check_probability",
@@ -136,7 +136,7 @@ def as_exact_counts(
         exact: list[int] = []
         for i, c in enumerate(items):
             if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
-                raise ValueError(f"counts must be whole numbers, got counts[{i}]={c!r}")
+                raise TypeError(f"counts must be whole numbers, got counts[{i}]={c!r}")
             if isinstance(c, (float, np.floating)) and (not math.isfinite(c) or c != math.floor(c)):
                 raise ValueError(f"counts must be positive whole numbers, got counts[{i}]={c!r}")
             ci = int(c)

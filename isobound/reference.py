@@ -93,7 +93,7 @@ def _to_mpf(name: str, value: Any) -> Any:
     if isinstance(value, mpmath.mpf):
         return mpmath.mpf(value)
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {name}={value!r}")
+        raise TypeError(f"{name} must be a number, got {name}={value!r}")
     if isinstance(value, numbers.Integral):
         return mpmath.mpf(int(value))
     if isinstance(value, numbers.Real):

@@ -1157,3 +1157,32 @@ def test_log_interval_mass_of_an_empty_interval_is_minus_infinity():
     v = ib.log_interval_mass(np.array([1.0, -40.0, 0.0]), np.array([0.0, 0.0, 0.0]))
     assert np.all(v == -np.inf)
     assert ib.log_interval_mass(0.5, 0.25) > -np.inf
+
+
+# (upper end, width, log weight): short intervals (quadrature), long ones (through
+# log_interval_mass), weights that lift a tiny mass or scale a large one
+INTERVAL_CASES = [
+    (0.5, 1e-9, None),
+    (3.0, 1e-4, 2.0),
+    (-2.0, 0.1, None),
+    (1.0, 0.3, -1.0),
+    (10.0, 2.0, None),
+    (-30.0, 1.0, 5.0),
+    (0.0, 0.0015, 34.5),
+    (-1.0, 5.0, None),
+]
+
+
+def test_interval_mass_linear_domain_against_mpmath():
+    from isobound._gaussian import interval_mass
+
+    for u, w, lw in INTERVAL_CASES:
+        got = float(interval_mass(u, w) if lw is None else interval_mass(u, w, lw))
+        with mpmath.workdps(40):
+            exact = mpmath.exp(mpf(lw or 0.0)) * (mpmath.ncdf(mpf(u)) - mpmath.ncdf(mpf(u) - mpf(w)))
+            err = float(abs(mpf(got) / exact - 1))
+            log_size = float(abs(mpmath.log(exact)))
+        # exp of a logarithm of size s carries s ulps of that logarithm's rounding
+        assert err <= (8 + 2 * log_size) * ULP, (u, w, lw, err / ULP)
+    v = interval_mass(np.array([0.5, 10.0]), np.array([1e-9, 2.0]), np.array([0.0, 1.0]))
+    assert v.shape == (2,) and v[1] > float(interval_mass(10.0, 2.0))

@@ -7,15 +7,20 @@ the interface and the structural identities of the bound.
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special as sc
 
 import isobound as ib
+import isobound._bound as bound_module
 from isobound import IsoperimetricBound
 from isobound import reference as ref
+from isobound.testing import log_probabilities, radii
 
 P3 = [0.5, 0.3, 0.2]
 
@@ -318,14 +323,6 @@ def test_through_rejects_non_modulus():
 
 
 # --- issue 10/11 reproducers and the conventions they exposed ----------------------
-
-import tracemalloc  # noqa: E402
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-import isobound._bound as bound_module  # noqa: E402
-from isobound.testing import log_probabilities, radii  # noqa: E402
 
 FAST = settings(max_examples=40, deadline=None, database=None)
 mpf = mpmath.mpf
