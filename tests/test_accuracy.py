@@ -1186,3 +1186,41 @@ def test_interval_mass_linear_domain_against_mpmath():
         assert err <= (8 + 2 * log_size) * ULP, (u, w, lw, err / ULP)
     v = interval_mass(np.array([0.5, 10.0]), np.array([1e-9, 2.0]), np.array([0.0, 1.0]))
     assert v.shape == (2,) and v[1] > float(interval_mass(10.0, 2.0))
+
+
+# --- the scalar twin of the kernel: same values *and* same error factors -------------
+#
+# The scalar path moves each value by its own error factor, so a factor computed
+# differently there (a dropped term, a smaller weight) would shift results by a few
+# ulps without failing the accuracy sweep; both outputs are compared here.
+
+TWIN_BOUNDS = [
+    ([0.0, -math.log(2.0)], True),  # (0.5, 0.25), normalised
+    ([math.log(0.5), math.log(0.3), math.log(0.2)], False),
+    ([math.log(0.9), math.log(0.09), math.log(0.01)], False),
+    ([0.0, -50.0, -700.0], True),  # short and long intervals in the same block
+    ([0.0, -1e-3, -3.0, -40.0], True),
+]
+TWIN_RADII = [1e-300, 1e-12, 1e-6, 1e-3, 0.01, 0.05, 0.2, 0.45, 0.5, 0.51, 1.0, 3.0, 10.0, 37.0, 60.0]
+
+
+@pytest.mark.parametrize(("logp", "normalize"), TWIN_BOUNDS)
+def test_scalar_kernel_matches_the_vector_kernel_value_and_error(logp, normalize):
+    from isobound._kernel import ScalarKernel
+
+    kern = ib.IsoperimetricBound.from_log_probs(logp, normalize=normalize)._k
+    twin = ScalarKernel(kern)
+    compared = 0
+    for x in TWIN_RADII:
+        for name in ("mass", "tail"):
+            with np.errstate(all="ignore"):  # as the kernel's caller runs it
+                s = getattr(twin, name)(x)
+                v, r = getattr(kern, name)(np.array([x]))
+            if s is None:
+                # the scalar path hands a value below its floor to the vector kernel
+                assert float(v[0]) < 1e-269, (name, x, float(v[0]))
+                continue
+            assert s[0] == pytest.approx(float(v[0]), rel=1e-13, abs=0.0), (name, x)
+            assert s[1] == pytest.approx(float(r[0]), rel=1e-9, abs=1e-9), (name, x, s[1], float(r[0]))
+            compared += 1
+    assert compared >= 2 * len(TWIN_RADII) - 4
