@@ -16,12 +16,19 @@ robustness :math:`r_Z` is stochastically smaller than :math:`R^*` and the
 in-distribution robustness is stochastically smaller than
 :math:`\omega(R^*)`.  :class:`IsoperimetricBound` is :math:`R^*`;
 :class:`ImageSpaceBound` is :math:`\omega(R^*)`.
+
+The float64 numerics (interval masses, tails, logarithms, the quantile
+solver, and a bound on the error of each value) live in
+:mod:`isobound._kernel`; this module validates arguments, applies the
+distribution conventions and rounds every value to its safe side.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,17 +38,17 @@ from scipy import special as sc
 
 from ._gaussian import (
     LOG_SQRT_2PI,
-    interval_mass,
-    log_interval_mass,
-    log_phi,
-    normal_loss,
+    log_normal_partial_moments,
     scalar_or_array,
+    truncated_normal_variance,
 )
+from ._kernel import EPS as _EPS
+from ._kernel import Kernel, ScalarKernel, logsumexp1
 from ._moduli import Affine, Identity, Modulus, as_modulus
 from ._validation import (
     SUM_TOLERANCE,
     as_class_vector,
-    as_counts,
+    as_exact_counts,
     check_n_classes,
     check_positive,
     short_repr,
@@ -51,18 +58,26 @@ __all__ = ["ImageSpaceBound", "IsoperimetricBound"]
 
 FloatArray = NDArray[np.float64]
 
-_EPS = float(np.finfo(np.float64).eps)
-#: Base relative margin by which every returned value is moved to its safe side.
+#: Relative margin by which the image-space bound and the closed forms move a
+#: value that passes through a modulus to its safe side.
 SAFETY = 2.0**-46
 #: Smallest positive float: the upper bound reported for a tail below the float range.
 _TINIEST = float(np.nextafter(0.0, 1.0))
+_TINY = float(np.finfo(np.float64).tiny)
+_MAXF = float(np.finfo(np.float64).max)
+#: Half an ulp of 1: a lower bound on B that is below 1 must be at most 1 - 2^-53.
+_HALF_ULP1 = 2.0**-53
+#: Radii beyond this are handled in closed form (their squares near the float limit).
+_BIG = 1e150
+#: Elements (radii x classes) per chunk of a bulk evaluation: bounds the memory.
+_CHUNK = 1 << 16
 
 
 def _margin(log_value: FloatArray) -> FloatArray:
     """Relative safety margin for a value whose log is ``log_value``.
 
     Values that pass through ``exp`` of a large log inherit an error of
-    about ``|log| * eps``; the margin covers it.
+    about ``|log| * eps``; the margin covers it (used by the image-space bound).
     """
     with np.errstate(invalid="ignore"):
         mag = np.where(np.isfinite(log_value), np.abs(log_value), 0.0)
@@ -70,20 +85,51 @@ def _margin(log_value: FloatArray) -> FloatArray:
     return result
 
 
-def _logsumexp_rows(x: FloatArray, log_weights: FloatArray) -> FloatArray:
-    """``log(sum_j exp(x[..., j] + log_weights[j]))`` along the last axis.
+def _as_real(name: str, value: Any) -> FloatArray:
+    """``value`` as a float64 array, or a TypeError naming the argument.
 
-    A lean version of ``scipy.special.logsumexp`` for the hot loops (no
-    argument checks; rows that are all ``-inf`` give ``-inf``).
+    Real numbers and arrays of them are accepted (bools and integers of any
+    size too, as in numpy); ``None``, strings, complex numbers and other
+    objects are rejected instead of silently becoming NaN.
     """
-    y = x + log_weights
-    if y.shape[-1] == 1:
-        return y[..., 0]
-    m = np.max(y, axis=-1)
-    shift = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore", under="ignore"):
-        result: FloatArray = shift + np.log(np.exp(y - shift[..., None]).sum(axis=-1))
-    return result
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nested sequences and the like
+        arr = np.asarray(value, dtype=object)
+    kind = arr.dtype.kind
+    if kind in "biuf":
+        return np.asarray(arr, dtype=np.float64)
+    if kind == "O":
+        flat = arr.ravel().tolist()
+        if all(
+            isinstance(v, numbers.Real) or (hasattr(v, "__float__") and not isinstance(v, (str, bytes)))
+            for v in flat
+        ) and not any(v is None or isinstance(v, complex) for v in flat):
+            try:
+                return np.array([float(v) for v in flat], dtype=np.float64).reshape(arr.shape)
+            except (TypeError, ValueError, OverflowError):
+                pass
+    raise TypeError(
+        f"{name} must be a real number or an array of real numbers, got {name}={short_repr(value)}"
+    )
+
+
+def _lower(v: FloatArray, r: FloatArray) -> FloatArray:
+    """``v (1 - r)`` rounded down; subnormal values step down by the smallest float."""
+    w: FloatArray = v - v * r
+    low = w < 2.0 * _TINY
+    if np.any(low):
+        w = np.where(low, np.maximum(w - _TINIEST, 0.0), w)
+    return w
+
+
+def _upper(v: FloatArray, r: FloatArray) -> FloatArray:
+    """``v (1 + r)`` rounded up; below the normal range add the smallest float."""
+    w: FloatArray = v + v * r
+    low = w < 2.0 * _TINY
+    if np.any(low):
+        w = np.where(low, w + _TINIEST, w)
+    return w
 
 
 class IsoperimetricBound:
@@ -98,17 +144,29 @@ class IsoperimetricBound:
     robustness (Tables 1-2 use ``q = 0.25``, Figure 2 the median) and
     ``mean()`` is :math:`E R^* = \sum_i L(a_i)`, Theorem 4's quantity.
 
-    The methods follow scipy.stats' frozen distributions and are vectorised
-    over their argument.  All computations stay in the log domain where it
-    matters: interval masses are integrated directly (never ``1 - cdf``),
-    tails use ``log_ndtr``, majority classes use the mass of the other
-    classes, and equal classes are merged into one entry with a multiplicity,
-    so ``equiprobable(10**15)`` costs the same as ``equiprobable(2)``.
-    Every returned float is rounded towards its safe side (lower bounds down,
-    upper bounds up) by a relative margin of about 1e-14.
+    The methods follow scipy.stats' frozen distributions (and the names of
+    scipy's newer interface: ``ccdf``, ``logccdf``, ``icdf``, ``iccdf``,
+    ``sample``) and are vectorised over their argument.  All computations stay
+    in the log domain where it matters: interval masses are integrated
+    directly (never ``1 - cdf``), tails use ``log_ndtr``, majority classes use
+    the mass of the other classes, and equal classes are merged into one entry
+    with a multiplicity, so ``equiprobable(10**400)`` costs the same as
+    ``equiprobable(2)``.
 
-    Out-of-domain arguments follow scipy: ``cdf`` of a negative radius is 0,
-    ``sf`` is 1; ``ppf``/``isf`` outside [0, 1] and NaN give NaN.
+    Every returned float lands on its safe side (lower bounds down, upper
+    bounds up): each value carries a bound on its own rounding error,
+    assembled term by term, and is moved by twice that bound (typically
+    1e-15 to 1e-14 relative; about 1e-12 for classes near 1e-300 and for
+    ``K = 10**400``, a few 1e-11 for ``K = 10**4000``).
+    Bulk evaluation works in chunks, so memory stays within a few times the
+    size of the output.
+
+    Conventions: ``cdf`` of a negative radius is 0 and ``sf`` is 1 (scipy's
+    convention below the support); ``ppf``/``isf`` outside [0, 1] and NaN
+    give NaN; ``cdf(inf) = 1``; a finite radius has ``cdf < 1`` and
+    ``sf >= 5e-324`` (the smallest float, an upper bound for tails below the
+    float range).  Arguments that are not real numbers (``None``, strings)
+    raise ``TypeError`` naming the argument.
 
     Parameters
     ----------
@@ -117,7 +175,8 @@ class IsoperimetricBound:
         to 1 (within 1e-9 relative; they are renormalised exactly).
     counts : array_like of int, optional
         Multiplicity of each entry: entry ``i`` stands for ``counts[i]``
-        classes of probability ``class_probs[i]`` each.
+        classes of probability ``class_probs[i]`` each.  Python integers of
+        any size are accepted (``[10**400]``).
     normalize : bool, optional
         Rescale ``class_probs`` to sum to 1 instead of raising when they do not.
 
@@ -151,52 +210,62 @@ class IsoperimetricBound:
     """
 
     __slots__ = (
-        "_b",
         "_counts",
-        "_degenerate",
+        "_exact",
+        "_kc",
         "_logc",
         "_logp",
-        "_logq",
-        "_minority",
         "_n_classes",
         "_p",
+        "_py",
     )
     _p: FloatArray
     _logp: FloatArray
-    _logq: FloatArray
-    _b: FloatArray
     _counts: FloatArray
     _logc: FloatArray
-    _minority: NDArray[np.bool_]
-    _n_classes: float
-    _degenerate: bool
+    _n_classes: int
+    _exact: tuple[int, ...] | None
+    _kc: Kernel | None
+    _py: Any
 
     def __init__(
         self, class_probs: ArrayLike, counts: ArrayLike | None = None, *, normalize: bool = False
     ) -> None:
         p = as_class_vector("class_probs", class_probs)
         bad = ~np.isfinite(p) | (p < 0)
-        if np.any(bad):
+        if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
                 f"class_probs must be finite and >= 0, got class_probs[{i}]={float(p[i])!r} "
                 f"in class_probs={short_repr(class_probs)}"
             )
-        c = as_counts(counts, p.size)
-        total = float(math.fsum((p * c).tolist()))
-        if total <= 0:
+        if counts is None:  # the common case, without the general checks' cost
+            c, logc, exact = np.ones(p.size), np.zeros(p.size), None
+        else:
+            c, logc, exact = as_exact_counts(counts, p.size)
+        if (p > 0).all():
+            logp = np.log(p)
+        else:
+            with np.errstate(divide="ignore"):
+                logp = np.log(p)
+        if exact is None:
+            total = float(math.fsum((p * c).tolist())) if counts is not None else math.fsum(p.tolist())
+            log_total = math.log(total) if total > 0 else -math.inf
+        else:  # counts beyond the float range: the sum in logarithms
+            log_total = logsumexp1(logp + logc)
+            total = math.exp(log_total) if log_total < 709.0 else math.inf
+        if not total > 0:
             raise ValueError(
                 f"class_probs must have a positive sum, got class_probs={short_repr(class_probs)}"
             )
-        if not normalize and abs(total - 1.0) > SUM_TOLERANCE:
+        if not normalize and abs(math.expm1(log_total)) > SUM_TOLERANCE:
             raise ValueError(
                 f"class_probs must sum to 1, but they sum to {total!r} (off by "
                 f"{total - 1.0:+.3g}): class_probs={short_repr(class_probs)}; "
                 "pass normalize=True to rescale them"
             )
-        with np.errstate(divide="ignore"):
-            logp = np.log(p) - math.log(total)
-        self._setup(logp, c)
+        logp = logp - log_total
+        self._setup(logp, c, logc, exact, counts is None)
 
     # -- construction -----------------------------------------------------
 
@@ -232,10 +301,10 @@ class IsoperimetricBound:
                 f"log_probs must be <= 0, got log_probs[{i}]={float(lp[i])!r} "
                 f"in log_probs={short_repr(log_probs)}"
             )
-        c = as_counts(counts, lp.size)
+        c, logc, exact = as_exact_counts(counts, lp.size)
         if np.all(lp == -np.inf):
             raise ValueError(f"log_probs are all -inf: log_probs={short_repr(log_probs)}")
-        total = float(sc.logsumexp(lp + np.log(c)))
+        total = logsumexp1(lp + logc)
         if not normalize and abs(total) > SUM_TOLERANCE:
             raise ValueError(
                 f"exp(log_probs) must sum to 1, but log(sum) = {total!r} (sum off by "
@@ -243,7 +312,7 @@ class IsoperimetricBound:
                 "pass normalize=True to rescale them"
             )
         obj = cls.__new__(cls)
-        obj._setup(lp - total, c)
+        obj._setup(lp - total if total else lp, c, logc, exact, counts is None)
         return obj
 
     @classmethod
@@ -253,7 +322,9 @@ class IsoperimetricBound:
         Parameters
         ----------
         n_classes : int
-            ``K >= 1`` (1 gives the degenerate bound of a constant classifier).
+            ``K >= 1`` (1 gives the degenerate bound of a constant
+            classifier).  Any Python integer: ``10**400`` works, and
+            ``n_classes`` stays exact.
 
         Examples
         --------
@@ -261,64 +332,92 @@ class IsoperimetricBound:
         0.200294
         >>> IsoperimetricBound.equiprobable(10**15).n_classes
         1000000000000000
+        >>> round(IsoperimetricBound.equiprobable(10**400).median(), 6)
+        0.016179
         """
         k = check_n_classes(n_classes)
+        lk = math.log(k)
         obj = cls.__new__(cls)
-        obj._setup(np.array([-math.log(k)]), np.array([float(k)]))
+        exact = [k] if k >= 2**53 else None
+        obj._setup(
+            np.array([-lk]), np.array([float(k) if k < 2**1023 else math.inf]), np.array([lk]), exact, False
+        )
         return obj
 
-    def _setup(self, logp: FloatArray, counts: FloatArray) -> None:
-        n_total = float(counts.sum())
+    def _setup(
+        self,
+        logp: FloatArray,
+        counts: FloatArray,
+        logc: FloatArray,
+        exact: list[int] | None,
+        unit_counts: bool,
+    ) -> None:
+        if exact is not None:
+            n_total = sum(exact)
+        elif unit_counts:
+            n_total = logp.size
+        else:
+            n_total = sum(int(v) for v in counts.tolist())
         keep = logp > -np.inf
-        logp, counts = logp[keep], counts[keep]
-        # merge equal classes into one entry with a multiplicity
-        uniq, inverse = np.unique(logp, return_inverse=True)
-        merged = np.zeros(uniq.size)
-        np.add.at(merged, inverse, counts)
-        logp, counts = uniq, merged
-        logc = np.log(counts)
-        p = np.exp(logp)
-        minority = p <= 0.5
-        logq = np.empty_like(logp)
-        with np.errstate(divide="ignore"):
-            logq[minority] = np.log1p(-p[minority])
-        for i in np.flatnonzero(~minority):
-            # the majority class (count 1): 1 - p_i is the mass of the others
-            others_logp = np.delete(logp, i)
-            others_logc = np.delete(logc, i)
-            extra = counts[i] - 1.0
-            terms = list(others_logp + others_logc)
-            if extra > 0:
-                terms.append(logp[i] + math.log(extra))
-            logq[i] = float(sc.logsumexp(terms)) if terms else -np.inf
-        b = np.empty_like(logp)
-        b[minority] = sc.ndtri_exp(logp[minority])
-        with np.errstate(divide="ignore"):
-            b[~minority] = -sc.ndtri_exp(logq[~minority])
-        for name, value in (
-            ("_p", p),
-            ("_logp", logp),
-            ("_logq", logq),
-            ("_b", b),
-            ("_counts", counts),
-            ("_logc", logc),
-            ("_minority", minority),
-        ):
+        if not keep.all():
+            logp, counts, logc = logp[keep], counts[keep], logc[keep]
+            if exact is not None:
+                exact = [e for e, kk in zip(exact, keep.tolist(), strict=True) if kk]
+        if logp.size > 1 and not (logp[1:] >= logp[:-1]).all():
+            order = np.argsort(logp, kind="stable")
+            logp = logp[order]
+            counts, logc = counts[order], logc[order]
+            if exact is not None:
+                exact = [exact[i] for i in order.tolist()]
+        if logp.size > 1 and (logp[1:] == logp[:-1]).any():
+            # merge equal classes into one entry with a multiplicity
+            uniq, inverse = np.unique(logp, return_inverse=True)
+            if exact is None:
+                counts = np.bincount(inverse, weights=counts).astype(np.float64)
+                logc = np.log(counts)
+            else:
+                merged = [0] * uniq.size
+                for i, e in zip(inverse.tolist(), exact, strict=True):
+                    merged[i] += e
+                exact = merged
+                counts = np.array([float(e) if e < 2**1023 else math.inf for e in exact])
+                logc = np.array([math.log(e) for e in exact])
+            logp = uniq
+        if logp.size and logp[0] > -700.0:  # sorted: no value can underflow
+            p = np.exp(logp)
+        else:
+            with np.errstate(under="ignore"):
+                p = np.exp(logp)
+        for name, value in (("_p", p), ("_logp", logp), ("_counts", counts), ("_logc", logc)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "_n_classes", n_total)
-        # a single class of probability 1: no classifier change, R* = +inf
-        object.__setattr__(self, "_degenerate", bool(np.all(logq == -np.inf)))
+        object.__setattr__(self, "_kc", None)
+        object.__setattr__(self, "_n_classes", int(n_total))
+        object.__setattr__(self, "_exact", None if exact is None else tuple(exact))
+        object.__setattr__(self, "_py", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("IsoperimetricBound is immutable")
+
+    @property
+    def _k(self) -> Kernel:
+        """The float64 numerics (thresholds, error factors, the quantile table),
+        built on first use: construction stays cheap, and a bound that is never
+        evaluated never pays for it.  A cache, not part of the bound's value."""
+        kern = self._kc
+        if kern is None:
+            with np.errstate(all="ignore"):
+                kern = Kernel(self._logp, self._counts, self._logc)
+            kern.b.setflags(write=False)
+            object.__setattr__(self, "_kc", kern)
+        return kern
 
     # -- attributes ---------------------------------------------------------
 
     @property
     def n_classes(self) -> int:
-        """Total number of classes, multiplicities (and empty classes) included."""
-        return int(self._n_classes)
+        """Total number of classes, multiplicities (and empty classes) included; exact."""
+        return self._n_classes
 
     @property
     def class_probs(self) -> FloatArray:
@@ -332,16 +431,27 @@ class IsoperimetricBound:
 
     @property
     def counts(self) -> FloatArray:
-        """Multiplicity of each distinct class probability."""
+        """Multiplicity of each distinct class probability (``inf`` beyond the float range)."""
         return self._counts
+
+    @property
+    def log_counts(self) -> FloatArray:
+        """Logs of the multiplicities, exact to rounding for counts of any size."""
+        return self._logc
 
     @property
     def thresholds(self) -> FloatArray:
         r""":math:`b_i = -a_{\ne i}`, the half-space thresholds of each class."""
-        return self._b
+        return self._k.b
+
+    @property
+    def _degenerate(self) -> bool:
+        """A single class of probability 1: no classifier change, ``R* = inf``."""
+        return self._k.degenerate
 
     def __repr__(self) -> str:
-        empty = self._n_classes - float(self._counts.sum())
+        present = sum(self._exact) if self._exact is not None else round(float(self._counts.sum()))
+        empty = self._n_classes - present
         if self._p.size == 1 and empty == 0:
             return f"IsoperimetricBound.equiprobable({self.n_classes})"
         if empty:
@@ -356,115 +466,206 @@ class IsoperimetricBound:
             f"counts={short_repr(self._counts)})"
         )
 
-    # -- core evaluations (no safety margin) ---------------------------------
+    # -- scalar fast path ---------------------------------------------------------
 
-    def _cdf_log_scale(self) -> float:
-        """Largest ``b_i**2 / 2`` among classes that carry mass: the size of
-        the logs that B's terms pass through ``exp`` (for the safety margin)."""
-        weight = self._logp + self._logc
-        relevant = weight >= float(weight.max()) - 745.0
-        return 1.0 + float(np.max(0.5 * self._b[relevant] ** 2))
+    def _scalar_kernel(self) -> ScalarKernel | None:
+        """The plain-Python twin of the kernel (built on first use), or None."""
+        py = self._py
+        if py is None:
+            py = ScalarKernel(self._k) if ScalarKernel.usable(self._k) else False
+            object.__setattr__(self, "_py", py)
+        return py or None
 
-    def _raw_cdf(self, eps: FloatArray) -> FloatArray:
-        """B(eps) for finite eps > 0 (1-d array), accurate to a few ulp."""
-        b, p, minority = self._b, self._p, self._minority
-        q = np.exp(self._logq)
-        # sign flip so that both kinds of class use an accurate tail:
-        # minority: p - Phi(b - eps);  majority: Phibar(b - eps) - q
-        sign = np.where(minority, 1.0, -1.0)
-        base = np.where(minority, p, q)
-        arg = b - eps[:, None]
-        arg *= sign
-        y = sc.ndtr(arg)
-        diff = base - y
-        # fall back to direct integration where the subtraction would amplify
-        # rounding beyond ~16 ulps: the error is about eps*base plus the
-        # (1 + x^2) ulps that ndtr(x) carries from the rounding of x
-        arg *= arg
-        arg += 1.0
-        arg *= y
-        arg += base
-        good = np.abs(diff) * 16.0 >= arg
-        mass = diff
-        mass *= sign
-        np.maximum(mass, 0.0, out=mass)
-        bad = ~good
-        if not np.any(bad):
-            total: FloatArray = mass @ self._counts
-            return total
-        mass[bad] = 0.0
-        total = mass @ self._counts
-        rows, cols = np.nonzero(bad)
-        # weighted before exponentiation: many tiny classes must not underflow
-        direct = interval_mass(b[cols], eps[rows], self._logc[cols])
-        total += np.bincount(rows, weights=direct, minlength=eps.size)
-        return total
+    def _scalar(self, kind: str, x: float) -> float | None:
+        """One radius in plain Python, rounded exactly as the vector path rounds;
+        None where the vector path must take over (special points, logarithms)."""
+        if not 0.0 < x < _BIG:
+            return None
+        py = self._scalar_kernel()
+        if py is None:
+            return None
+        use_mass = x * py.m_bound < 0.5
+        s = 0.0
+        if not use_mass:
+            rt = py.tail(x)
+            if rt is None:
+                return None
+            s, rho = rt
+            use_mass = s >= 0.5
+        if use_mass:
+            rm = py.mass(x)
+            if rm is None:
+                return None
+            m, mrho = rm
+            r = py.error(mrho) + 2 * _EPS
+            lo = m - m * r
+            if lo < 2 * _TINY:
+                lo = max(lo - _TINIEST, 0.0)
+            if kind == "cdf":
+                return min(lo, 1.0 - _HALF_ULP1)
+            if kind == "sf":
+                return min((1.0 - lo) + _HALF_ULP1, 1.0)
+            if kind == "logsf":
+                return min(math.log1p(-lo) * (1.0 - 2 * _EPS), 0.0)
+            if m < 1e-300:  # logcdf of a (sub)normal-range B: the vector path's logs
+                return None
+            lv = math.log(m)
+            return lv - (py.error(mrho) + 2 * _EPS * abs(lv))
+        r = py.error(rho) + 2 * _EPS
+        up = s + s * r
+        if kind == "cdf":
+            return min(max((1.0 - up) - _HALF_ULP1, 0.0), 1.0 - _HALF_ULP1)
+        if kind == "sf":
+            return up
+        if kind == "logcdf":
+            return math.log1p(-up) * (1.0 + 2 * _EPS)
+        lv = math.log(s)
+        return min(lv + (py.error(rho) + 2 * _EPS * abs(lv)), 0.0)
 
-    def _raw_logcdf(self, eps: FloatArray) -> FloatArray:
-        """log B(eps) for finite eps > 0, full range (no underflow)."""
-        out = np.empty(eps.shape)
-        cdf = self._raw_cdf(eps)
-        tiny = cdf < 1e-290
-        big = cdf > 0.5
-        mid = ~tiny & ~big
-        out[mid] = np.log(cdf[mid])
-        if np.any(big):
-            out[big] = np.log1p(-self._raw_sf(eps[big]))
-        if np.any(tiny):
-            lm = log_interval_mass(self._b[None, :], eps[tiny][:, None])
-            out[tiny] = _logsumexp_rows(lm, self._logc)
-        return out
-
-    def _raw_sf(self, eps: FloatArray) -> FloatArray:
-        total: FloatArray = sc.ndtr(self._b - eps[:, None]) @ self._counts
-        # ndtr flushes terms below ~1e-308 to 0 instead of returning subnormals;
-        # near that range the dropped terms matter, so sum the logs instead
-        deep = total < 1e-280
-        if np.any(deep):
-            logs = _logsumexp_rows(sc.log_ndtr(self._b - eps[deep][:, None]), self._logc)
-            with np.errstate(under="ignore"):
-                total[deep] = np.exp(logs)
-        return total
-
-    def _raw_logsf(self, eps: FloatArray) -> FloatArray:
-        out = np.empty(eps.shape)
-        cdf = self._raw_cdf(eps)
-        small = cdf < 0.5
-        out[small] = np.log1p(-cdf[small])
-        if np.any(~small):
-            out[~small] = _logsumexp_rows(
-                sc.log_ndtr(self._b - eps[~small][:, None]), self._logc
-            )
-        return out
-
-    def _raw_logpdf(self, eps: FloatArray) -> FloatArray:
-        return _logsumexp_rows(log_phi(self._b - eps[:, None]), self._logc)
+    def _scalar_quantile(self, q: float, upper_tail: bool) -> float | None:
+        if not 0.0 < q < 1.0:
+            return None
+        py = self._scalar_kernel()
+        if py is None:
+            return None
+        small = q <= 0.5
+        return py.solve(q if small else 1.0 - q, small != upper_tail)
 
     # -- evaluation plumbing --------------------------------------------------
 
-    def _eval(
-        self,
-        x: ArrayLike,
-        inner: Any,
-        *,
-        at_zero: float,
-        at_inf: float,
-        below: float,
-    ) -> Any:
-        arr = np.asarray(x, dtype=np.float64)
-        flat = arr.ravel()
-        out = np.full(flat.shape, np.nan)
-        if self._degenerate:
-            out[flat >= 0] = at_zero
-            out[flat < 0] = below
-            return scalar_or_array(out.reshape(arr.shape), x)
-        out[flat < 0] = below
-        out[flat == 0] = at_zero
-        out[flat == np.inf] = at_inf
-        sel = (flat > 0) & np.isfinite(flat)
-        if np.any(sel):
-            out[sel] = inner(flat[sel])
+    def _rows(self) -> int:
+        """Radii per chunk, so that a chunk holds about _CHUNK (radius, class) pairs."""
+        return max(256, _CHUNK // max(self._k.ncols, 1))
+
+    def _evaluate(self, x: ArrayLike, name: str, kind: str) -> Any:
+        arr = _as_real(name, x)
+        flat = arr.reshape(-1)
+        out = np.empty(flat.shape)
+        step = self._rows()
+        with np.errstate(all="ignore"):
+            for s in range(0, flat.size, step):
+                self._fill(kind, flat[s : s + step], out[s : s + step])
         return scalar_or_array(out.reshape(arr.shape), x)
+
+    def _fill(self, kind: str, x: FloatArray, out: FloatArray) -> None:
+        """Evaluate one chunk: the conventions at the special points, the kernel elsewhere."""
+        # values at: below 0, 0, beyond _BIG (finite), +inf
+        table = {
+            "cdf": (0.0, 0.0, 1.0 - _HALF_ULP1, 1.0),
+            "sf": (1.0, 1.0, _TINIEST, 0.0),
+            "logcdf": (-np.inf, -np.inf, -2.0 * _HALF_ULP1, 0.0),
+            "logsf": (0.0, 0.0, np.nan, -np.inf),
+            "pdf": (0.0, np.nan, 0.0, 0.0),
+        }
+        below, zero, big, inf = table[kind]
+        out[:] = np.nan
+        if self._degenerate:
+            # R* = inf almost surely: B = 0 at every radius
+            deg = {"cdf": 0.0, "sf": 1.0, "logcdf": -np.inf, "logsf": 0.0, "pdf": 0.0}[kind]
+            out[x >= 0] = deg
+            out[x < 0] = below
+            return
+        out[x < 0] = below
+        out[x == 0] = zero if kind != "pdf" else math.exp(self._k.log_pdf0)
+        out[x == np.inf] = inf
+        huge = (x >= _BIG) & (x < np.inf)
+        if np.any(huge):
+            if kind == "logsf":
+                out[huge] = self._logsf_far(x[huge])
+            else:
+                out[huge] = big
+        sel = (x > 0) & (x < _BIG)
+        if not np.any(sel):
+            return
+        xs = x[sel]
+        out[sel] = getattr(self, "_" + kind)(xs)
+
+    def _logsf_far(self, x: FloatArray) -> FloatArray:
+        """Upper bound on log S for radii beyond 1e150: S <= K Phi(b_max - x)
+        <= K phi(y) / y with y = x - b_max (so log S is below -5e299)."""
+        k = self._k
+        y = (x - k.b_max) * (1.0 - 4 * _EPS)
+        with np.errstate(over="ignore"):
+            v = k.log_k - 0.5 * y * y * (1.0 - 4 * _EPS) - np.log(y) - LOG_SQRT_2PI
+        return np.maximum(v, -_MAXF)
+
+    def _split_rows(self, x: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray, FloatArray]:
+        """Rows where B <= 1/2 (mass side) and rows where S < 1/2 (tail side), with S there.
+
+        ``x B'max < 1/2`` already proves ``B < 1/2``; elsewhere the tail is
+        computed and decides."""
+        k = self._k
+        m_side = x * math.exp(k.log_m) < 0.5
+        idx_m = np.flatnonzero(m_side)
+        idx_t = np.flatnonzero(~m_side)
+        s = rho = np.empty(0)
+        if idx_t.size:
+            s, rho = k.tail(x[idx_t])
+            small = s < 0.5
+            if not np.all(small):
+                idx_m = np.concatenate([idx_m, idx_t[~small]])
+                idx_t, s, rho = idx_t[small], s[small], rho[small]
+        return idx_m, idx_t, s, rho
+
+    def _cdf(self, x: FloatArray) -> FloatArray:
+        k = self._k
+        out = np.empty(x.size)
+        idx_m, idx_t, s, rho = self._split_rows(x)
+        if idx_t.size:
+            # B = 1 - S: 1 - (S rounded up), then half an ulp of 1 down
+            s_up = s + s * (k.error(rho) + 2 * _EPS)
+            out[idx_t] = (1.0 - s_up) - _HALF_ULP1
+        if idx_m.size:
+            m, mrho = k.mass(x[idx_m])
+            out[idx_m] = _lower(m, k.error(mrho) + 2 * _EPS)
+        return np.clip(out, 0.0, 1.0 - _HALF_ULP1)
+
+    def _sf(self, x: FloatArray) -> FloatArray:
+        k = self._k
+        out = np.empty(x.size)
+        idx_m, idx_t, s, rho = self._split_rows(x)
+        if idx_t.size:
+            out[idx_t] = _upper(s, k.error(rho) + 2 * _EPS)
+        if idx_m.size:
+            # S = 1 - B with B <= 1/2: 1 - (B rounded down), then half an ulp up
+            m, mrho = k.mass(x[idx_m])
+            out[idx_m] = np.minimum((1.0 - _lower(m, k.error(mrho) + 2 * _EPS)) + _HALF_ULP1, 1.0)
+        return out
+
+    def _logcdf(self, x: FloatArray) -> FloatArray:
+        k = self._k
+        out = np.empty(x.size)
+        idx_m, idx_t, s, rho = self._split_rows(x)
+        if idx_t.size:
+            s_up = _upper(s, k.error(rho) + 2 * _EPS)
+            w = np.log1p(-s_up)
+            out[idx_t] = np.where(s_up < 2 * _TINY, -(s_up + _TINIEST), w * (1.0 + 2 * _EPS))
+        if idx_m.size:
+            lv, lrho = k.log_mass(x[idx_m])
+            out[idx_m] = lv - (k.error(lrho) + 2 * _EPS * np.abs(lv))
+        return out
+
+    def _logsf(self, x: FloatArray) -> FloatArray:
+        k = self._k
+        out = np.empty(x.size)
+        idx_m, idx_t, s, rho = self._split_rows(x)
+        if idx_t.size:
+            lv, lrho = k.log_tail(x[idx_t], (s, rho))
+            out[idx_t] = lv + (k.error(lrho) + 2 * _EPS * np.abs(lv))
+        if idx_m.size:
+            m, mrho = k.mass(x[idx_m])
+            w = np.log1p(-_lower(m, k.error(mrho) + 2 * _EPS))
+            out[idx_m] = w * (1.0 - 2 * _EPS)
+        return np.minimum(out, 0.0)
+
+    def _pdf(self, x: FloatArray) -> FloatArray:
+        pdf, _ = self._k.density(x)
+        return pdf
+
+    def _raw_logpdf(self, eps: FloatArray) -> FloatArray:
+        """log B'(eps) (no rounding; for the image-space bound)."""
+        with np.errstate(all="ignore"):
+            return self._k.log_density(np.asarray(eps, dtype=np.float64))
 
     # -- public distribution methods -----------------------------------------
 
@@ -473,8 +674,9 @@ class IsoperimetricBound:
 
         Computed as a sum of interval masses
         :math:`\sum_i [\Phi(b_i) - \Phi(b_i - \varepsilon)]`, each short or
-        tail interval integrated directly, so it keeps its relative accuracy
-        for radii down to 1e-300.  Rounded down.
+        tail interval integrated directly, where :math:`B \le 1/2`, and as
+        :math:`1 - \sum_i \Phi(b_i - \varepsilon)` above, so it keeps its
+        relative accuracy for radii down to the smallest float.  Rounded down.
 
         Examples
         --------
@@ -485,96 +687,93 @@ class IsoperimetricBound:
         >>> naive, round(exact / 7.978845608e-10, 9)
         (0.0, 1.0)
         """
-
-        def inner(e: FloatArray) -> FloatArray:
-            v = self._raw_cdf(e)
-            with np.errstate(divide="ignore"):
-                m = _margin(np.minimum(np.abs(np.log(v)), self._cdf_log_scale()))
-            return np.clip(v * (1.0 - m), 0.0, 1.0)
-
-        return self._eval(eps, inner, at_zero=0.0, at_inf=1.0, below=0.0)
+        if isinstance(eps, float):
+            v = self._scalar("cdf", eps)
+            if v is not None:
+                return v
+        return self._evaluate(eps, "eps", "cdf")
 
     def logcdf(self, eps: ArrayLike) -> Any:
-        """Log of :meth:`cdf`, finite for radii as small as 1e-300 (rounded down)."""
-
-        def inner(e: FloatArray) -> FloatArray:
-            v = self._raw_logcdf(e)
-            # a relative margin; near 0, logcdf = log1p(-sf) inherits the relative
-            # error of sf, about |log sf| ulps, which _margin(log|v|) covers
-            with np.errstate(divide="ignore"):
-                m = _margin(np.log(np.abs(v)))
-            return np.minimum(v * (1.0 + m) - SAFETY * 1e-300, 0.0)
-
-        return self._eval(eps, inner, at_zero=-np.inf, at_inf=0.0, below=-np.inf)
+        """Log of :meth:`cdf`, finite for every radius > 0 (rounded down)."""
+        if isinstance(eps, float):
+            v = self._scalar("logcdf", eps)
+            if v is not None:
+                return v
+        return self._evaluate(eps, "eps", "logcdf")
 
     def sf(self, eps: ArrayLike) -> Any:
         r"""Upper bound :math:`\sum_i \Phi(b_i - \varepsilon)` on :math:`P(r_Z > \varepsilon)`.
 
-        Exact in the deep tail (no ``1 - cdf``); rounded up.
+        Exact in the deep tail (no ``1 - cdf``); rounded up, and at least the
+        smallest positive float for a finite radius.
         """
-
-        def inner(e: FloatArray) -> FloatArray:
-            v = self._raw_sf(e)
-            # where B < 1/2, 1 - B is exact to an ulp; the ndtr sum carries the
-            # tail errors of each term (1e15 classes of 1e-15 lose 5e-15).  B is
-            # only computed there: elsewhere the cheap sum is the accurate one
-            small = v > 0.5
-            if np.any(small):
-                v[small] = 1.0 - self._raw_cdf(e[small])
-            with np.errstate(divide="ignore"):
-                m = _margin(np.log(v))
-            up = np.clip(v * (1.0 + m) + 2 * _EPS * v, 0.0, 1.0)
-            # below the float range an upper bound is the smallest positive float
-            return np.where(up > 0, up, _TINIEST)
-
-        return self._eval(eps, inner, at_zero=1.0, at_inf=0.0, below=1.0)
+        if isinstance(eps, float):
+            v = self._scalar("sf", eps)
+            if v is not None:
+                return v
+        return self._evaluate(eps, "eps", "sf")
 
     def logsf(self, eps: ArrayLike) -> Any:
-        r"""Log of :meth:`sf`, finite far into the tail (rounded up).
+        r"""Log of :meth:`sf`, finite for every finite radius (rounded up).
 
         :math:`\log \sum_i \Phi(b_i - \varepsilon)` by ``log_ndtr`` and
         ``logsumexp``; near 0 it is ``log1p(-cdf)`` so that its relative
-        accuracy holds for tiny radii too.
+        accuracy holds for tiny radii too.  Beyond the float range of the
+        log itself (radii above 1e154) it is ``-1.8e308``, still an upper bound.
         """
-
-        def inner(e: FloatArray) -> FloatArray:
-            v = self._raw_logsf(e)
-            with np.errstate(divide="ignore"):
-                m = _margin(np.log(np.abs(v)))
-            return np.minimum(v * (1.0 - m), 0.0)
-
-        return self._eval(eps, inner, at_zero=0.0, at_inf=-np.inf, below=0.0)
+        if isinstance(eps, float):
+            v = self._scalar("logsf", eps)
+            if v is not None:
+                return v
+        return self._evaluate(eps, "eps", "logsf")
 
     def pdf(self, eps: ArrayLike) -> Any:
-        r"""Density :math:`B'(\varepsilon) = \sum_i \varphi(b_i - \varepsilon)` of :math:`R^*`."""
+        r"""Density :math:`B'(\varepsilon) = \sum_i \varphi(b_i - \varepsilon)` of :math:`R^*`.
 
-        def inner(e: FloatArray) -> FloatArray:
-            with np.errstate(under="ignore"):
-                return np.exp(self._raw_logpdf(e))
-
-        value = self._eval(eps, inner, at_zero=np.nan, at_inf=0.0, below=0.0)
-        # the density at 0 (right limit) is finite; fill it in
-        arr = np.asarray(value, dtype=np.float64)
-        zero = np.asarray(eps, dtype=np.float64) == 0
-        if np.any(zero) and not self._degenerate:
-            arr = np.where(zero, math.exp(self._raw_logpdf(np.zeros(1))[0]), arr)
-        elif np.any(zero):
-            arr = np.where(zero, 0.0, arr)
-        return scalar_or_array(np.asarray(arr), eps)
+        A plain value (not a bound on any classifier's density), accurate to
+        a few ulps; the right limit at 0.
+        """
+        return self._evaluate(eps, "eps", "pdf")
 
     def logpdf(self, eps: ArrayLike) -> Any:
-        """Log of :meth:`pdf`."""
-        with np.errstate(divide="ignore"):
-            return scalar_or_array(np.log(np.asarray(self.pdf(eps), dtype=np.float64)), eps)
+        """Log of :meth:`pdf` (a plain value)."""
+        arr = _as_real("eps", eps)
+        flat = arr.reshape(-1)
+        out = np.full(flat.shape, -np.inf)
+        if not self._degenerate:
+            sel = flat >= 0
+            with np.errstate(all="ignore"):
+                out[sel] = self._k.log_density(np.where(flat[sel] == np.inf, 1e300, flat[sel]))
+            out[flat == np.inf] = -np.inf
+        out[np.isnan(flat)] = np.nan
+        return scalar_or_array(out.reshape(arr.shape), eps)
+
+    # scipy's newer distribution interface calls these ccdf, logccdf, icdf, iccdf
+    def ccdf(self, eps: ArrayLike) -> Any:
+        """Alias of :meth:`sf` (scipy's new interface): an upper bound, rounded up."""
+        return self.sf(eps)
+
+    def logccdf(self, eps: ArrayLike) -> Any:
+        """Alias of :meth:`logsf` (scipy's new interface): an upper bound, rounded up."""
+        return self.logsf(eps)
+
+    def icdf(self, q: ArrayLike) -> Any:
+        """Alias of :meth:`ppf` (scipy's new interface): an upper bound on the quantile."""
+        return self.ppf(q)
+
+    def iccdf(self, p: ArrayLike) -> Any:
+        """Alias of :meth:`isf` (scipy's new interface): an upper bound on the radius."""
+        return self.isf(p)
 
     def ppf(self, q: ArrayLike) -> Any:
         r"""Upper bound on the ``q``-quantile of robustness: the root of :math:`B(\varepsilon) = q`.
 
         At least a fraction ``q`` of points have latent robustness at most
-        ``ppf(q)``, whatever the classifier.  Solved for all ``q`` at once by
-        a bracketed Newton iteration on ``log B`` (``q <= 1/2``) or on
-        ``log(1 - B)`` (``q > 1/2``), so ``q`` as small as 1e-300 keeps its
-        digits.  Rounded up.
+        ``ppf(q)``, whatever the classifier: the exact :math:`B(\text{ppf}(q))
+        \ge q`.  Solved for all ``q`` at once by a bracketed Newton--Halley
+        iteration on ``B`` (``q <= 1/2``) or on ``1 - B`` (``q > 1/2``), on
+        their logarithms for ``q`` below 1e-270, down to the smallest float;
+        the root is then moved up by its own error bound.
 
         Examples
         --------
@@ -584,52 +783,115 @@ class IsoperimetricBound:
         >>> float(b.ppf(1e-300))  # B(eps) ~ 2 phi(0) eps
         1.25331413731...e-300
         """
-        return self._quantile(q, upper_tail=False)
+        if isinstance(q, float):
+            v = self._scalar_quantile(q, False)
+            if v is not None:
+                return v
+        return self._quantile(q, "q", upper_tail=False)
 
     def isf(self, p: ArrayLike) -> Any:
         r"""Upper bound on the radius exceeded with probability ``p``: root of :math:`1 - B = p`.
 
         At most a fraction ``p`` of points can have robustness above
-        ``isf(p)``.  Works for ``p`` down to 1e-300 (solved on ``logsf``).
-        Rounded up.
+        ``isf(p)``: the exact :math:`1 - B(\text{isf}(p)) \le p`.  Works for
+        ``p`` down to the smallest float (solved on ``logsf``).  Rounded up.
 
         Examples
         --------
         >>> round(IsoperimetricBound.equiprobable(10).isf(1e-300), 4)
         35.8276
         """
-        return self._quantile(p, upper_tail=True)
+        if isinstance(p, float):
+            v = self._scalar_quantile(p, True)
+            if v is not None:
+                return v
+        return self._quantile(p, "p", upper_tail=True)
 
-    def _quantile(self, prob: ArrayLike, *, upper_tail: bool) -> Any:
-        """ppf (``upper_tail=False``) or isf of ``prob``, elementwise.
+    def _quantile(self, prob: ArrayLike, name: str, *, upper_tail: bool) -> Any:
+        """ppf (``upper_tail=False``) or isf of ``prob``, elementwise, in chunks.
 
         Each probability is solved on the side where it is at most 1/2, so
         the target is either the probability itself or its complement,
         which is exact there (1 - x for x >= 1/2 has no rounding).
         """
-        arr = np.asarray(prob, dtype=np.float64)
-        flat = arr.ravel()
-        out = np.full(flat.shape, np.nan)
-        out[flat == 0] = np.inf if upper_tail else 0.0
-        out[flat == 1] = 0.0 if upper_tail else np.inf
-        inside = (flat > 0) & (flat < 1)
+        arr = _as_real(name, prob)
+        flat = arr.reshape(-1)
+        out = np.empty(flat.shape)
+        step = self._rows()
+        with np.errstate(all="ignore"):
+            for s in range(0, flat.size, step):
+                self._quantile_chunk(flat[s : s + step], out[s : s + step], upper_tail)
+        return scalar_or_array(out.reshape(arr.shape), prob)
+
+    def _quantile_chunk(self, x: FloatArray, out: FloatArray, upper_tail: bool) -> None:
+        out[:] = np.nan
+        out[x == 0] = np.inf if upper_tail else 0.0
+        out[x == 1] = 0.0 if upper_tail else np.inf
+        inside = (x > 0) & (x < 1)
         if self._degenerate:
             out[inside] = np.inf
-        elif np.any(inside):
-            x = flat[inside]
-            res = np.empty(x.shape)
-            small = x <= 0.5
-            # small ppf probabilities are cdf targets, small isf ones sf targets
-            if np.any(small):
-                res[small] = self._solve(x[small], cdf_side=not upper_tail)
-            if np.any(~small):
-                res[~small] = self._solve(1.0 - x[~small], cdf_side=upper_tail)
-            out[inside] = res
-        return scalar_or_array(out.reshape(arr.shape), prob)
+            return
+        if not np.any(inside):
+            return
+        xi = x[inside]
+        small = xi <= 0.5
+        # small ppf probabilities are cdf targets, small isf ones sf targets;
+        # the others are solved on the other side, where 1 - x is exact
+        target = np.where(small, xi, 1.0 - xi)
+        out[inside] = self._k.solve(target, cdf_side=small != upper_tail)
 
     def median(self) -> float:
         """Upper bound on the median robustness, ``ppf(0.5)`` (Figure 2)."""
         return float(self.ppf(0.5))
+
+    def interval(self, confidence: ArrayLike) -> tuple[Any, Any]:
+        r"""``(ppf(a), isf(a))`` with ``a = (1 - confidence) / 2``.
+
+        Each end is an **upper bound** on the corresponding quantile of any
+        classifier's robustness (both ends are pushed up, so this is not an
+        interval that contains the robustness with the given probability for
+        a particular classifier: it is the central interval of :math:`R^*`,
+        rounded up).  NaN outside [0, 1].
+
+        Examples
+        --------
+        >>> lo, hi = IsoperimetricBound.equiprobable(2).interval(0.5)
+        >>> round(lo, 6), round(hi, 6)  # quantiles 1/4 and 3/4 of |Z|
+        (0.318639, 1.150349)
+        """
+        c = _as_real("confidence", confidence)
+        with np.errstate(invalid="ignore"):
+            a = np.where((c >= 0) & (c <= 1), (1.0 - c) * 0.5, np.nan)
+        # a slightly larger target for ppf, slightly smaller for isf: both ends move up
+        lo = self.ppf(np.minimum(a * (1.0 + 2 * _EPS), 0.5))
+        hi = self.isf(a * (1.0 - 2 * _EPS))
+        return scalar_or_array(np.asarray(lo), confidence), scalar_or_array(np.asarray(hi), confidence)
+
+    # -- moments ----------------------------------------------------------------
+
+    def _moment_terms(self, order: int) -> tuple[float, float]:
+        """``sum_i c_i E[(Z - a_i)_+^order]`` and its relative error bound."""
+        k = self._k
+        a = -k.b
+        with np.errstate(all="ignore"):
+            log_m, _ = log_normal_partial_moments(a, order)
+        lm = log_m[:, order]
+        y = lm + k.logc
+        top = float(np.max(y))
+        w = np.exp(y - top)
+        # exp of (log count + log moment), the moment's own log (2 ulps per
+        # factor), and the threshold's rounding (1.5 ulps of b, plus half an ulp
+        # absolute near 0) times d log M_n / da: about a + (n + 1)/a in a tail
+        # (a = -b >= 0), n / |a| for a majority class (M_n ~ |a|^n)
+        thr = np.where(
+            k.b <= 0.0,
+            1.5 * (k.absb + order + 1.0) * (k.absb + 0.5),
+            1.5 * order * (1.0 + 0.5 / np.maximum(k.absb, 0.5)),
+        )
+        rho = 8.0 + 4.0 * order + 2.0 * np.abs(k.logc) + 3.0 * np.abs(lm) + thr
+        total = math.fsum(w.tolist())
+        err = float(np.dot(w, rho)) / total
+        return math.exp(top) * total, k.error(np.asarray(err)).item() + 4 * _EPS
 
     def mean(self) -> float:
         r"""Upper bound :math:`E R^* = \sum_i L(a_i)` on the mean latent robustness.
@@ -646,14 +908,132 @@ class IsoperimetricBound:
         """
         if self._degenerate:
             return math.inf
-        terms = np.asarray(normal_loss(-self._b), dtype=np.float64) * self._counts
-        value = math.fsum(terms.tolist())
-        # each term carries about (1 + a^2) ulps from the tail function it uses
-        margin = SAFETY + 4.0 * _EPS * 2.0 * self._cdf_log_scale()
-        return value * (1.0 + margin)
+        v, r = self._moment_terms(1)
+        return float(_upper(np.array([v]), np.array([r]))[0])
+
+    def moment(self, order: int) -> float:
+        r"""Upper bound :math:`E[R^{*n}]` on the ``n``-th moment of any classifier's robustness.
+
+        :math:`t \mapsto t^n` is non-decreasing on :math:`[0, \infty)` and
+        robustness is stochastically smaller than :math:`R^*`, so
+        :math:`E[r^n] \le E[R^{*n}] = \sum_i c_i E[(Z - a_i)_+^n]`, a sum of
+        normal partial moments (recurrence
+        :math:`M_n = (n - 1) M_{n-2} - a M_{n-1}`, and its continued-fraction
+        form in the tails, where the recurrence cancels).  Rounded up.
+
+        Parameters
+        ----------
+        order : int
+            ``n >= 0`` (``moment(1)`` is :meth:`mean`).
+
+        Examples
+        --------
+        >>> b = IsoperimetricBound.equiprobable(2)  # R* = |Z|: E|Z|^2 = 1
+        >>> round(b.moment(2), 12)
+        1.0
+        """
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)):
+            raise TypeError(f"order must be an integer, got order={order!r}")
+        if order < 0:
+            raise ValueError(f"order must be >= 0, got order={order!r}")
+        if order == 0:
+            return 1.0
+        if self._degenerate:
+            return math.inf
+        v, r = self._moment_terms(int(order))
+        return float(_upper(np.array([v]), np.array([r]))[0])
+
+    def var(self) -> float:
+        r"""Variance of :math:`R^*` itself: a plain value, **not** a bound.
+
+        Stochastic order does not order variances, so this says nothing about
+        the variance of a classifier's robustness; it describes the
+        worst-case distribution.  Computed without cancellation as the
+        variance of a mixture: :math:`\sum_i w_i [v_i + (m_i - \mu)^2]` with
+        the weight :math:`w_i = c_i \Phi(b_i)`, mean :math:`m_i` and variance
+        :math:`v_i` of :math:`(Z - a_i)` given :math:`Z > a_i`.  Accurate to
+        about 1e-13 relative.
+
+        Examples
+        --------
+        >>> round(IsoperimetricBound.equiprobable(2).var(), 12)  # 1 - 2/pi
+        0.363380227632
+        """
+        if self._degenerate:
+            return math.nan
+        k = self._k
+        a = -k.b
+        with np.errstate(all="ignore"):
+            log_m, _ = log_normal_partial_moments(a, 2)
+        logw = k.logc + log_m[:, 0]
+        w = np.exp(logw - logsumexp1(logw))
+        m1 = np.exp(log_m[:, 1] - log_m[:, 0])
+        cond_var = truncated_normal_variance(a)
+        mu = float(np.dot(w, m1))
+        return float(np.dot(w, cond_var + (m1 - mu) ** 2))
+
+    def std(self) -> float:
+        """Standard deviation of :math:`R^*`, ``sqrt(var())``: a plain value, not a bound."""
+        return math.sqrt(self.var())
+
+    def expect(
+        self,
+        func: Callable[[float], float] | None = None,
+        *,
+        lb: float | None = None,
+        ub: float | None = None,
+        conditional: bool = False,
+    ) -> float:
+        r""":math:`E[f(R^*)]` (over ``[lb, ub]``) by adaptive quadrature: a plain estimate.
+
+        For a non-decreasing ``f`` it bounds :math:`E f(r)` from above for
+        every classifier (stochastic order), up to the quadrature error of
+        about 1e-12; it is not rounded to a side.  Use :meth:`mean` and
+        :meth:`moment` for powers, which are rounded up.
+
+        Parameters
+        ----------
+        func : callable, optional
+            Scalar function of the radius; the identity by default.
+        lb, ub : float, optional
+            Integrate over ``[lb, ub]`` only (default ``[0, inf)``).
+        conditional : bool, optional
+            Divide by the probability of ``[lb, ub]`` (scipy's convention).
+
+        Examples
+        --------
+        >>> b = IsoperimetricBound.equiprobable(2)  # R* = |Z|
+        >>> round(b.expect(lambda t: t * t), 10)
+        1.0
+        """
+        f = (lambda t: t) if func is None else func
+        if not callable(f):
+            raise TypeError(f"func must be callable, got func={func!r}")
+        lo = 0.0 if lb is None else max(float(lb), 0.0)
+        hi = math.inf if ub is None else float(ub)
+        if math.isnan(lo) or math.isnan(hi):
+            raise ValueError(f"lb and ub must not be NaN, got lb={lb!r}, ub={ub!r}")
+        if self._degenerate or hi <= lo:
+            return 0.0 if hi <= lo else float(f(math.inf))
+        top = min(hi, float(self.isf(1e-300)))
+        k = self._k
+        knots = np.concatenate([k.b, k.b - 8.0, k.b + 8.0])
+        knots = np.unique(knots[(knots > lo) & (knots < top)]).tolist()
+
+        def integrand(t: float) -> float:
+            return float(f(t)) * float(self.pdf(t))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            value, _ = integrate.quad(
+                integrand, lo, top, points=knots or None, limit=500, epsabs=0.0, epsrel=1e-12
+            )
+        if conditional:
+            value /= float(self.cdf(hi)) - float(self.cdf(lo)) if hi < math.inf else float(self.sf(lo))
+        return float(value)
 
     def rvs(self, size: Any = None, random_state: Any = None) -> Any:
-        """Draw samples of :math:`R^*` by inverse transform.
+        """Draw samples of :math:`R^*` by inverse transform (each an upper bound of its quantile).
 
         Parameters
         ----------
@@ -664,6 +1044,10 @@ class IsoperimetricBound:
         rng = np.random.default_rng(random_state)
         u = rng.random(size)
         return self.ppf(u)
+
+    def sample(self, shape: Any = (), *, rng: Any = None) -> Any:
+        """Samples of :math:`R^*` of the given ``shape`` (scipy's new interface; see :meth:`rvs`)."""
+        return self.rvs(size=shape if shape != () else None, random_state=rng)
 
     def support(self) -> tuple[float, float]:
         """``(0, inf)``."""
@@ -680,159 +1064,6 @@ class IsoperimetricBound:
         0.196056
         """
         return ImageSpaceBound(self, omega)
-
-    # -- root finding -------------------------------------------------------
-
-    def _linear_pdf(self, eps: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """The density ``sum_i c_i phi(b_i - e)`` and its derivative in ``e``."""
-        d = self._b - eps[:, None]
-        with np.errstate(under="ignore"):
-            dens = np.exp(-0.5 * d * d) * math.exp(-LOG_SQRT_2PI)
-        pdf: FloatArray = dens @ self._counts
-        dpdf: FloatArray = (dens * d) @ self._counts
-        return pdf, dpdf
-
-    def _solve(self, target: FloatArray, *, cdf_side: bool) -> FloatArray:
-        """Solve ``cdf(e) = target`` (cdf side) or ``sf(e) = target`` elementwise.
-
-        Bracketed, safeguarded Newton iteration, vectorised over all targets:
-
-        * the bracket comes from one-class bounds on ``B`` and ``1 - B``;
-        * the starting point interpolates the inverse (PCHIP in log-log
-          coordinates) on a 512-point grid, so typically one Halley step
-          (Newton with the second derivative, cubic convergence) suffices,
-          accepted without a further evaluation once the step is so small
-          that its cubic error is below an ulp;
-        * targets are solved on the function itself (so 1e-300 keeps its
-          digits), subnormal ones on its logarithm;
-        * a step that leaves the bracket is replaced by (geometric) bisection.
-
-        The root is rounded up (it is an upper bound on a quantile).
-        """
-        # 1 - q is exact for q in [1/2, 1] (Sterbenz), so targets carry no error;
-        # the log target is only used for the tiniest ones
-        target = np.asarray(target, dtype=np.float64)
-        t = np.log(target)
-        b, logc = self._b, self._logc
-        log_k = float(_logsumexp_rows(logc[None, :], np.zeros(1))[0])
-        b_max = float(b.max())
-        curv = 1.0 + float(np.max(np.abs(b)))
-        if cdf_side:
-            # B(e) <= e * sum_i c_i phi(min(b_i, 0))  ->  root >= q / M
-            log_m = float(_logsumexp_rows(log_phi(np.minimum(b, 0.0))[None, :], logc)[0])
-            lo = np.exp(t - log_m)
-            # sf(hi) <= K Phi(b_max - hi) = 1 - q  ->  B(hi) >= q
-            hi = b_max - sc.ndtri_exp(np.log1p(-target) - log_k)
-            log_pdf0 = float(self._raw_logpdf(np.zeros(1))[0])
-            x = np.exp(t - log_pdf0)
-        else:
-            # sf(e) >= c_i Phi(b_i - e) for every i; the class with the largest
-            # threshold gives a valid lower end in O(1) per target
-            i_max = int(np.argmax(b))
-            lo = np.maximum(b[i_max] - sc.ndtri_exp(t - logc[i_max]), 0.0)
-            hi = b_max - sc.ndtri_exp(t - log_k)
-            x = lo.copy()
-        # the one-class ends are differences like b - ndtri(..): widen them by
-        # their absolute rounding error so the root stays inside the bracket
-        slack = 8 * _EPS * (1.0 + abs(b_max) + np.abs(hi))
-        hi = np.maximum(hi * (1.0 + 4 * _EPS) + slack, lo)
-        if cdf_side:
-            lo = lo * (1.0 - 4 * _EPS)
-        else:
-            lo = np.maximum(lo * (1.0 - 4 * _EPS) - slack, 0.0)
-        if t.size > 16:
-            x = self._initial_guess(t, lo, hi, x, cdf_side=cdf_side)
-        x = np.clip(x, lo, hi)
-        x = np.where(x > 0, x, 0.5 * (lo + hi))
-        # linear targets keep every digit down to the smallest normal float;
-        # below it only the log carries information
-        log_mode = target < np.finfo(np.float64).tiny
-        active = np.ones(t.shape, dtype=bool)
-        for _ in range(200):
-            idx = np.flatnonzero(active)
-            if idx.size == 0:
-                break
-            xi = x[idx]
-            f = np.empty(idx.shape)
-            slope = np.empty(idx.shape)
-            halley = np.zeros(idx.shape, dtype=bool)
-            lm = log_mode[idx]
-            li = idx[~lm]
-            if li.size:
-                xl = xi[~lm]
-                val = self._raw_cdf(xl) if cdf_side else self._raw_sf(xl)
-                pdf, dpdf = self._linear_pdf(xl)
-                fl = val - target[li]
-                d1 = pdf if cdf_side else -pdf
-                d2 = dpdf if cdf_side else -dpdf
-                f[~lm] = fl
-                # Halley's correction folded into an effective slope
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    # written as ratios: the product f * f'' underflows in deep tails
-                    eff = d1 * (1.0 - 0.5 * (fl / d1) * (d2 / d1))
-                slope[~lm] = np.where(np.sign(eff) == np.sign(d1), eff, d1)
-                halley[~lm] = True
-            gi = idx[lm]
-            if gi.size:
-                xg = xi[lm]
-                lval = self._raw_logcdf(xg) if cdf_side else self._raw_logsf(xg)
-                dlog = np.exp(self._raw_logpdf(xg) - lval)
-                f[lm] = lval - t[gi]
-                slope[lm] = dlog if cdf_side else -dlog
-            # f is increasing (cdf side) or decreasing (sf side) in x
-            root_above = (f < 0) if cdf_side else (f > 0)
-            lo_i = np.where(root_above, xi, lo[idx])
-            hi_i = np.where(root_above, hi[idx], xi)
-            exact = f == 0
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                step = f / slope
-            newton = xi - step
-            ok = np.isfinite(newton) & (newton > lo_i) & (newton < hi_i)
-            geometric = (lo_i > 0) & (hi_i > 4.0 * lo_i)
-            bisect = np.where(geometric, np.sqrt(lo_i * hi_i), 0.5 * (lo_i + hi_i))
-            # a step at rounding level: xi is already the root to an ulp or two
-            at_root = exact | (np.abs(step) <= 16 * _EPS * np.abs(xi))
-            x_new = np.where(at_root, xi, np.where(ok, newton, bisect))
-            # after a Newton step of size s the error is about s^2 |f''/2f'|,
-            # and |f''/f'| <= 1 + max|b| + x for these Gaussian sums
-            # and after a Halley step about |s|^3 (f''/f')^2
-            scale = curv + xi
-            err = np.where(halley, np.abs(step) ** 3 * scale * scale, step * step * scale)
-            tiny_step = ok & (err <= _EPS * 0.25 * np.abs(xi))
-            converged = at_root | tiny_step | (hi_i - lo_i <= 2 * _EPS * hi_i)
-            lo[idx], hi[idx] = lo_i, hi_i
-            x[idx] = x_new
-            active[idx[converged]] = False
-        # log-mode roots inherit the error of exp(large log): widen by |t| ulps
-        widen = SAFETY + 8 * _EPS + np.where(log_mode, 4 * _EPS * np.abs(t), 0.0)
-        result: FloatArray = x * (1.0 + widen)
-        return result
-
-    def _initial_guess(
-        self, t: FloatArray, lo: FloatArray, hi: FloatArray, fallback: FloatArray, *, cdf_side: bool
-    ) -> FloatArray:
-        """Interpolate ``log e`` against the log target on a 512-point grid."""
-        from scipy.interpolate import PchipInterpolator
-
-        top = float(np.max(hi))
-        pos = lo[lo > 0]
-        bottom = float(np.min(pos)) if pos.size else top * 1e-3
-        bottom = min(max(bottom, 1e-300), top * 1e-3)
-        grid = np.geomspace(bottom, top, 512)
-        g_val = self._raw_logcdf(grid) if cdf_side else self._raw_logsf(grid)
-        if not np.all(np.isfinite(g_val)):
-            return fallback
-        if not cdf_side:
-            g_val, grid = g_val[::-1], grid[::-1]
-        keep = np.concatenate([[True], np.diff(g_val) > 0])
-        g_val, g_x = g_val[keep], np.log(grid[keep])
-        if g_val.size < 4:
-            return fallback
-        inside = (t >= g_val[0]) & (t <= g_val[-1])
-        interp = PchipInterpolator(g_val, g_x, extrapolate=False)
-        with np.errstate(invalid="ignore"):
-            guess = np.exp(interp(np.where(inside, t, g_val[0])))
-        return np.where(inside & np.isfinite(guess), guess, fallback)
 
 
 class ImageSpaceBound:

@@ -15,9 +15,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "check_n_classes",
     "as_class_vector",
     "as_counts",
+    "as_exact_counts",
+    "check_n_classes",
     "check_nonnegative",
     "check_positive",
     "check_probability",
@@ -110,6 +111,43 @@ def as_counts(counts: Any, size: int) -> NDArray[np.float64]:
         raise ValueError(f"counts must be whole numbers, got counts={short_repr(counts)}")
     return arr
 
+
+
+def as_exact_counts(
+    counts: Any, size: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int] | None]:
+    """Class multiplicities of any size: ``(as floats, their logs, exact ints or None)``.
+
+    Counts within the float range go through :func:`as_counts`.  A sequence
+    holding Python integers beyond it (``[10**400]``) is kept exactly: the
+    floats are then ``inf`` where the count overflows, the logs stay exact to
+    rounding (``math.log`` of an int of any size), and the exact integers are
+    returned too so that the total number of classes stays exact.
+    """
+    items = counts if isinstance(counts, (list, tuple)) else None
+    if items is not None and any(
+        isinstance(c, int) and not isinstance(c, bool) and abs(c) >= 2**53 for c in items
+    ):
+        if len(items) != size:
+            raise ValueError(
+                f"counts must have one entry per class ({size}), got {len(items)}: "
+                f"counts={short_repr(counts)}"
+            )
+        exact: list[int] = []
+        for i, c in enumerate(items):
+            if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
+                raise TypeError(f"counts must be whole numbers, got counts[{i}]={c!r}")
+            if isinstance(c, (float, np.floating)) and (not math.isfinite(c) or c != math.floor(c)):
+                raise ValueError(f"counts must be positive whole numbers, got counts[{i}]={c!r}")
+            ci = int(c)
+            if ci <= 0:
+                raise ValueError(f"counts must be positive, got counts[{i}]={c!r}")
+            exact.append(ci)
+        floats = np.array([float(c) if c < 2**1023 else math.inf for c in exact])
+        logs = np.array([math.log(c) for c in exact])
+        return floats, logs, exact
+    arr = as_counts(counts, size)
+    return arr, np.log(arr), None
 
 def check_n_classes(value: Any, minimum: int = 1, *, context: str = "") -> int:
     """Return ``int(value)`` if it is an integer ``>= minimum`` (any size: 10**15 is fine)."""

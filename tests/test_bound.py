@@ -7,13 +7,20 @@ the interface and the structural identities of the bound.
 from __future__ import annotations
 
 import math
+import tracemalloc
 
+import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special as sc
 
 import isobound as ib
+import isobound._bound as bound_module
 from isobound import IsoperimetricBound
+from isobound import reference as ref
+from isobound.testing import log_probabilities, radii
 
 P3 = [0.5, 0.3, 0.2]
 
@@ -210,14 +217,14 @@ def test_round_trips():
 
 
 def test_quantiles_land_on_the_safe_side():
-    b = IsoperimetricBound([0.05, 0.15, 0.3, 0.5])
-    q = np.concatenate([np.geomspace(1e-300, 1e-3, 30), np.linspace(0.01, 0.99, 50)])
-    e = b.ppf(q)
-    # B(ppf(q)) >= q with the raw (un-nudged) cdf: the quantile is not understated
-    assert np.all(b._raw_cdf(e) >= q)
-    p = np.concatenate([np.geomspace(1e-300, 1e-3, 30), np.linspace(0.01, 0.99, 50)])
-    # sf(isf(p)) <= p, up to the absolute rounding of a sum of K terms near 1
-    assert np.all(b._raw_sf(b.isf(p)) <= p + 4e-16)
+    # B(ppf(q)) >= q and 1 - B(isf(p)) <= p, with B from the 50-digit twin
+    probs = [0.05, 0.15, 0.3, 0.5]
+    b = IsoperimetricBound(probs)
+    q = np.concatenate([np.geomspace(1e-300, 1e-3, 8), np.linspace(0.01, 0.99, 9)])
+    for qi, e in zip(q.tolist(), b.ppf(q).tolist(), strict=True):
+        assert ref.cdf(e, probs) >= mpmath.mpf(qi), (qi, e)
+    for pi, e in zip(q.tolist(), b.isf(q).tolist(), strict=True):
+        assert ref.sf(e, probs) <= mpmath.mpf(pi), (pi, e)
 
 
 def test_naive_formula_fails_where_bound_does_not():
@@ -313,3 +320,256 @@ def test_piecewise_modulus_without_extrapolation_has_infinite_mean():
 def test_through_rejects_non_modulus():
     with pytest.raises(ValueError, match="omega must be an isobound Modulus"):
         IsoperimetricBound(P3).through(lambda t: t)  # type: ignore[arg-type]
+
+
+# --- issue 10/11 reproducers and the conventions they exposed ----------------------
+
+FAST = settings(max_examples=40, deadline=None, database=None)
+mpf = mpmath.mpf
+FMAX = float(np.finfo(np.float64).max)
+
+
+def test_r6_vector_isf_beside_a_majority_class():
+    # a class of e^-1000 next to a majority class crashed the initial-guess interpolant
+    b = IsoperimetricBound.from_log_probs([0.0, -1000.0], normalize=True)
+    v = b.isf(np.full(17, 0.25))
+    assert (np.all(v == v[0]) and v[0] == b.isf(0.25)) or abs(v[0] / b.isf(0.25) - 1) < 1e-14
+    e = ref.isf(0.25, log_probs=[0.0, -1000.0])
+    assert mpf(float(v[0])) >= e and float(abs(mpf(float(v[0])) - e) / e) < 1e-13
+
+
+@FAST
+@given(log_probabilities(max_classes=8), st.lists(st.floats(1e-300, 0.999999), min_size=17, max_size=40))
+def test_vector_quantiles_of_any_bound(lp, qs):
+    b = IsoperimetricBound.from_log_probs(lp, normalize=True)
+    q = np.array(qs)
+    for f in (b.ppf, b.isf):
+        v = f(q)
+        assert v.shape == q.shape and np.all(np.isfinite(v))
+        # the vector result agrees with the scalar one to within both error bounds
+        one = np.array([f(float(x)) for x in q[:3]])
+        np.testing.assert_allclose(v[:3], one, rtol=1e-12)
+    order = np.argsort(q)
+    assert np.all(np.diff(b.ppf(q)[order]) >= 0) and np.all(np.diff(b.isf(q)[order]) <= 0)
+
+
+@pytest.mark.parametrize(("lp", "root"), [([0.0, -1e4], "104.33274357"), ([0.0, -4835.8], "61.2411843")])
+def test_r7_tiny_quantile_beside_an_extreme_majority(lp, root):
+    b = IsoperimetricBound.from_log_probs(lp, normalize=True)
+    exact = ref.ppf(1e-300, log_probs=lp)
+    assert mpmath.nstr(exact, 11).startswith(root)
+    scalar = b.ppf(1e-300)
+    vector = b.ppf(np.array([0.3, 1e-300, 1e-300]))[1]
+    for v in (scalar, vector):
+        assert mpf(v) >= exact
+        assert float((mpf(v) - exact) / exact) < 1e-13
+
+
+@pytest.mark.parametrize("probs", [[0.5, 0.5], [0.9, 0.1], [0.2] * 5])
+@pytest.mark.parametrize("q", [5e-324, 1e-323, 3e-320, 1e-315, 1e-310, 2.2e-308, 3e-308])
+def test_subnormal_targets(probs, q):
+    # ppf of a subnormal target is at or above the exact quantile (which may itself be
+    # subnormal: then only a few ulps of 5e-324 apart), and B there reaches q
+    b = IsoperimetricBound(probs)
+    exact = ref.ppf(q, probs)
+    for v in (b.ppf(q), float(b.ppf(np.array([q]))[0])):
+        assert mpf(v) >= exact
+        assert ref.cdf(v, probs) >= mpf(q)
+        assert mpf(v) - exact <= 4 * mpf(5e-324) + exact * mpf(1e-13)
+
+
+def test_subnormal_radii():
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    for e in (5e-324, 1e-320, 1e-310):
+        c = b.cdf(e)
+        exact = ref.cdf(e, [0.5, 0.3, 0.2])
+        assert mpf(c) <= exact and exact - mpf(c) <= 2 * mpf(5e-324) + exact * mpf(1e-13)
+        assert ref.logcdf(e, [0.5, 0.3, 0.2]) >= mpf(b.logcdf(e))
+        assert float(abs(mpf(b.logcdf(e)) / ref.logcdf(e, [0.5, 0.3, 0.2]) - 1)) < 1e-14
+
+
+@pytest.mark.parametrize("k", [10**100, 10**400, 10**4000])
+def test_huge_number_of_classes(k):
+    b = IsoperimetricBound.equiprobable(k)
+    assert b.n_classes == k and isinstance(b.n_classes, int)
+    assert repr(b) == f"IsoperimetricBound.equiprobable({k})"
+    for e in (1e-300, 1e-3, 0.01, 0.05):
+        assert mpf(b.cdf(e)) <= ref.cdf(e, [1], counts=[k])
+        assert mpf(b.sf(e)) >= ref.sf(e, [1], counts=[k])
+        # thresholds near -136 and log(K) = 9210 carry ~1e-11 of B at K = 10^4000
+        tol = 1e-11 if k < 10**1000 else 1e-10
+        assert float(abs(mpf(b.cdf(e)) / ref.cdf(e, [1], counts=[k]) - 1)) < tol
+    for q in (1e-200, 0.25, 0.5, 0.9):
+        assert ref.cdf(b.ppf(q), [1], counts=[k]) >= mpf(q)
+    assert mpf(b.mean()) >= ref.mean([1], counts=[k])
+    # the same bound from counts, and from log-probabilities
+    same = IsoperimetricBound([1.0], counts=[k], normalize=True)
+    assert same.n_classes == k and same.cdf(0.01) == b.cdf(0.01)
+    logs = IsoperimetricBound.from_log_probs([-math.log(k)], counts=[k], normalize=True)
+    assert logs.n_classes == k
+    assert abs(logs.cdf(0.01) / b.cdf(0.01) - 1) < 1e-11
+
+
+def test_r8_directed_rounding_at_huge_k():
+    k = 10**100
+    b = IsoperimetricBound.equiprobable(k)
+    assert mpf(b.cdf(0.03)) <= ref.cdf(0.03, [1], counts=[k])
+    assert mpf(b.sf(0.03)) >= ref.sf(0.03, [1], counts=[k])
+    assert ref.cdf(b.median(), [1], counts=[k]) >= mpf(0.5)
+
+
+@FAST
+@given(
+    log_probabilities(max_classes=10),
+    radii(max_value=FMAX, size=6),
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6),
+)
+def test_no_warning_and_sane_values_anywhere(lp, eps, qs):
+    # pytest runs with warnings as errors: any overflow or invalid warning fails here
+    b = IsoperimetricBound.from_log_probs(lp, normalize=True)
+    c, s = b.cdf(eps), b.sf(eps)
+    assert np.all((0 <= c) & (c < 1)) and np.all((0 < s) & (s <= 1))
+    lc, ls = b.logcdf(eps), b.logsf(eps)
+    assert np.all(np.isfinite(ls)) and np.all(ls <= 0) and np.all(lc <= 0)
+    assert np.all(np.isfinite(b.pdf(eps))) and np.all(b.pdf(eps) >= 0)
+    b.logpdf(eps)
+    q = np.array(qs)
+    assert np.all(b.ppf(q) >= 0) and np.all(b.isf(q) >= 0)
+    for x in eps[:2].tolist():
+        assert 0 <= b.cdf(x) < 1 and b.sf(x) > 0 and math.isfinite(b.logsf(x))
+
+
+def test_issue_11_warnings_on_valid_input():
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    assert b.cdf(1e160) == b.cdf(1e300) == 1 - 2.0**-53
+    assert b.sf(1e300) == 5e-324 and b.logsf(1e300) == -FMAX
+    v = IsoperimetricBound.from_log_probs([0.0, -716.0], normalize=True).ppf(0.25)
+    assert ref.cdf(v, log_probs=[0.0, -716.0]) >= mpf(0.25)
+
+
+METHODS = ["cdf", "sf", "logcdf", "logsf", "pdf", "logpdf", "ppf", "isf", "ccdf", "logccdf", "icdf", "iccdf"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("bad", [None, "0.5", "abc", 1 + 2j, object(), [0.1, None], {"a": 1}])
+def test_non_numeric_arguments_raise_type_error(method, bad):
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    name = {"ppf": "q", "icdf": "q", "isf": "p", "iccdf": "p"}.get(method, "eps")
+    with pytest.raises(TypeError, match=rf"{name} must be a real number.*{name}="):
+        getattr(b, method)(bad)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_numeric_types_are_accepted(method):
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    f = getattr(b, method)
+    ref_value = f(0.25)
+    for v in (np.float32(0.25), np.float64(0.25), [0.25], (0.25,), np.array(0.25), mpf("0.25")):
+        assert float(np.asarray(f(v)).reshape(-1)[0]) == pytest.approx(ref_value, rel=1e-6)
+    # bools and ints go through the array path, floats through the scalar one
+    assert f(True) == pytest.approx(f(1.0), rel=1e-15) and f(0) == pytest.approx(f(0.0), rel=1e-15)
+
+
+def test_interval_confidence_argument():
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    with pytest.raises(TypeError, match="confidence must be a real number"):
+        b.interval(None)
+    assert all(np.isnan(v) for v in b.interval(1.5))
+
+
+def test_chunked_evaluation_matches_one_chunk(monkeypatch):
+    b = IsoperimetricBound(np.random.default_rng(1).dirichlet(np.ones(12)))
+    eps = np.concatenate([np.geomspace(1e-300, 1e-3, 300), np.linspace(0.01, 40, 700)])
+    q = np.concatenate([np.geomspace(1e-300, 0.5, 300), np.linspace(0.01, 0.999, 700)])
+    whole = {f: getattr(b, f)(eps) for f in ("cdf", "sf", "logcdf", "logsf", "pdf")}
+    quant = {f: getattr(b, f)(q) for f in ("ppf", "isf")}
+    monkeypatch.setattr(bound_module, "_CHUNK", 1)  # 256 radii per chunk: four chunks
+    assert b._rows() == 256
+    for f, v in whole.items():
+        np.testing.assert_array_equal(getattr(b, f)(eps), v)
+    for f, v in quant.items():
+        np.testing.assert_allclose(getattr(b, f)(q), v, rtol=1e-15)
+
+
+def test_bulk_memory_stays_within_a_few_outputs():
+    # numpy allocations (tracemalloc sees them) during cdf over 2e5 radii with K = 60:
+    # without chunks the (radius, class) temporaries alone would be 2e5 x 60 x 8 B = 96 MB
+    b = IsoperimetricBound(np.random.default_rng(2).dirichlet(np.ones(60)))
+    eps = np.random.default_rng(3).uniform(0, 5, 200_000)
+    b.cdf(eps[:10])
+    tracemalloc.start()
+    try:
+        for f in (b.cdf, b.logsf, b.ppf):
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            out = f(eps if f is not b.ppf else eps / 5.0)
+            peak = tracemalloc.get_traced_memory()[1] - base
+            assert peak <= 4 * out.nbytes + 24 * 2**20, (f.__name__, peak / 2**20)
+    finally:
+        tracemalloc.stop()
+
+
+@FAST
+@given(log_probabilities(max_classes=12, min_log_prob=-700.0), radii(max_value=60.0))
+def test_scalar_path_agrees_with_vector_path(lp, eps):
+    b = IsoperimetricBound.from_log_probs(lp, normalize=True)
+    for f in ("cdf", "sf", "logcdf", "logsf"):
+        s = getattr(b, f)(eps)
+        v = float(getattr(b, f)(np.array([eps]))[0])
+        assert s == pytest.approx(v, rel=2e-12, abs=1e-300), f
+    q = min(max(eps / 60.0, 1e-12), 0.999)
+    for f in ("ppf", "isf"):
+        s = getattr(b, f)(q)
+        v = float(getattr(b, f)(np.array([q]))[0])
+        assert s == pytest.approx(v, rel=2e-12), f
+
+
+# --- scipy.stats-style methods ---------------------------------------------------
+
+
+def test_aliases_of_the_new_scipy_interface():
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    x = np.array([0.1, 1.0, 3.0])
+    np.testing.assert_array_equal(b.ccdf(x), b.sf(x))
+    np.testing.assert_array_equal(b.logccdf(x), b.logsf(x))
+    np.testing.assert_array_equal(b.icdf(x / 4), b.ppf(x / 4))
+    np.testing.assert_array_equal(b.iccdf(x / 4), b.isf(x / 4))
+    np.testing.assert_array_equal(b.sample((3, 2), rng=5), b.rvs(size=(3, 2), random_state=5))
+    assert isinstance(b.sample(rng=1), float)
+
+
+@pytest.mark.parametrize("probs", [[0.5, 0.3, 0.2], [0.9, 0.1], [1 - 2**-40, 2**-40]])
+def test_moments_variance_interval_against_the_twin(probs):
+    b = IsoperimetricBound(probs)
+    for n in (1, 2, 3, 6):
+        exact = ref.moment(n, probs)
+        assert mpf(b.moment(n)) >= exact  # an upper bound on E r^n
+        assert float(mpf(b.moment(n)) / exact - 1) < 1e-12
+    assert b.moment(0) == 1.0 and b.moment(1) == b.mean()
+    assert b.var() == pytest.approx(float(ref.var(probs)), rel=1e-13)
+    assert b.std() == pytest.approx(math.sqrt(float(ref.var(probs))), rel=1e-13)
+    lo, hi = b.interval(0.8)
+    assert mpf(lo) >= ref.ppf(0.1, probs) and mpf(hi) >= ref.isf(0.1, probs)
+    assert lo == pytest.approx(float(ref.ppf(0.1, probs)), rel=1e-12)
+    assert hi == pytest.approx(float(ref.isf(0.1, probs)), rel=1e-12)
+    assert b.expect(lambda t: t**3) == pytest.approx(float(ref.moment(3, probs)), rel=1e-10)
+    assert b.expect() == pytest.approx(b.mean(), rel=1e-10)
+    # conditional expectation over an interval, by its definition
+    part = b.expect(lambda t: t, lb=0.2, ub=1.0, conditional=True)
+    whole = b.expect(lambda t: t, lb=0.2, ub=1.0)
+    assert part == pytest.approx(whole / (b.cdf(1.0) - b.cdf(0.2)), rel=1e-12)
+
+
+def test_moment_and_expect_arguments():
+    b = IsoperimetricBound([0.5, 0.5])
+    for bad in (1.5, "2", None):
+        with pytest.raises(TypeError, match="order must be an integer"):
+            b.moment(bad)
+    with pytest.raises(ValueError, match="order must be >= 0"):
+        b.moment(-1)
+    with pytest.raises(TypeError, match="func must be callable"):
+        b.expect(3.0)
+    with pytest.raises(ValueError, match="lb and ub"):
+        b.expect(lb=float("nan"))
+    deg = IsoperimetricBound([1.0, 0.0])
+    assert deg.moment(2) == math.inf and math.isnan(deg.var())

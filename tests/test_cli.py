@@ -541,7 +541,9 @@ def test_python_dash_m() -> None:
     )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
-    assert res["quantiles"][0]["latent_radius"] == ib.IsoperimetricBound.equiprobable(2).median()
+    # the CLI evaluates ppf on an array: compare with the same (vector) path; the
+    # scalar fast path may differ from it in the last bit (both are upper bounds)
+    assert res["quantiles"][0]["latent_radius"] == ib.IsoperimetricBound.equiprobable(2).ppf([0.5])[0]
 
 
 def test_python_dash_m_bad_input_exit_status() -> None:
