@@ -228,8 +228,8 @@ def test_mean_with_modulus_and_wasserstein(capsys: pytest.CaptureFixture[str]) -
     omega = ib.Holder(3.0, 0.5)
     image = ib.IsoperimetricBound.equiprobable(10).through(omega)
     assert mean["image_exact"] == pytest.approx(image.mean() + 0.1, rel=1e-12)
-    assert mean["theorem4"] == pytest.approx(ib.theorem4([0.1] * 10, omega, 0.1), rel=1e-12)
-    assert mean["theorem4_closed_form"] == ib.theorem4_equiprobable(10, omega, 0.1)
+    assert mean["theorem4"] == pytest.approx(ib.theorem4([0.1] * 10, omega=omega, delta=0.1), rel=1e-12)
+    assert mean["theorem4_closed_form"] == ib.theorem4_equiprobable(10, omega=omega, delta=0.1)
     # Jensen: E omega(R*) <= omega(E R*) for concave omega
     assert mean["image_exact"] <= mean["theorem4"]
 
