@@ -207,7 +207,7 @@ class RobustnessAudit:
 
 def _validated_distances(distances: ArrayLike) -> tuple[NDArray[np.float64], int]:
     """Sorted distances (``inf`` last) and the number of ``inf`` entries."""
-    if isinstance(distances, (str, bytes)):
+    if distances is None or isinstance(distances, (str, bytes)):
         raise ArgumentTypeError(
             f"distances must be an array of non-negative numbers, got distances={distances!r}"
         )
