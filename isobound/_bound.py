@@ -1114,12 +1114,16 @@ class ImageSpaceBound:
         omega = self.omega
         latent = self.latent
         if isinstance(omega, Affine):
-            value = omega.slope * latent.mean() + omega.intercept
+            # E[s R* + b] = s E R* + b, the latent mean rounded up: two roundings
+            value = (omega.slope * float(latent.mean()) + omega.intercept) * (1.0 + 4 * _EPS)
         elif isinstance(omega, Identity):
-            value = latent.mean()
+            value = float(latent.mean())
         else:
             value = self._mean_by_quadrature()
-        return (value * (1.0 + SAFETY) + extra) * (1.0 + 2 * _EPS)
+        if extra:
+            # d * diameter and the sum: two roundings
+            value = (value + extra) * (1.0 + 4 * _EPS)
+        return value
 
     def _mean_by_quadrature(self) -> float:
         latent = self.latent
@@ -1138,9 +1142,10 @@ class ImageSpaceBound:
             dens = math.exp(float(sc.logsumexp(logc - 0.5 * (b - t) ** 2)) - LOG_SQRT_2PI)
             return float(omega(t)) * dens * 2.0 * s
 
-        kinks = getattr(omega, "radii", None)
-        if kinks is not None:
-            knots = np.unique(np.concatenate([knots, np.asarray(kinks)[(kinks > 0) & (kinks < top)]]))
+        # where omega jumps or kinks (a step modulus, also inside a composition):
+        # quadrature error estimates cannot be trusted across an unannounced jump
+        kinks = omega._breakpoints()
+        knots = np.unique(np.concatenate([knots, kinks[(kinks > 0) & (kinks < top)]]))
         with warnings.catch_warnings():
             warnings.simplefilter("error", integrate.IntegrationWarning)
             try:
@@ -1157,5 +1162,6 @@ class ImageSpaceBound:
                     limit=2000, epsabs=0.0, epsrel=1e-10,
                 )
                 err *= 10.0
-        # the tail beyond `top` carries probability below 1e-300
-        return float(value + abs(err))
+        # the tail beyond `top` carries probability below 1e-300; the integrand
+        # uses omega rounded up, and the quadrature error estimate is added
+        return float(value + abs(err)) * (1.0 + 2 * _EPS)

@@ -253,6 +253,10 @@ class Modulus(ABC):
             out = np.where(np.isfinite(lg), lg - 2.0 * _EPS * np.abs(lg) - 1e-300, lg)
         return scalar_or_array(out, eta)
 
+    def _breakpoints(self) -> FloatArray:
+        """Latent radii where omega may jump or kink (for quadrature); none by default."""
+        return np.zeros(0)
+
     @property
     def at_zero(self) -> float:
         """omega(0): image radii below it carry no guarantee."""
@@ -634,6 +638,9 @@ class PiecewiseLinear(Modulus):
                 out[last] = np.inf
         return out
 
+    def _breakpoints(self) -> FloatArray:
+        return np.asarray(self._radii, dtype=np.float64)
+
     def concave_majorant(self) -> PiecewiseLinear:
         r"""The least concave function above this modulus, raised by 16 ulps.
 
@@ -782,6 +789,13 @@ class Composition(Modulus):
 
     def _inverse(self, eta: FloatArray) -> FloatArray:
         return np.asarray(self.inner.inverse(self.outer.inverse(eta)), dtype=np.float64)
+
+    def _breakpoints(self) -> FloatArray:
+        # the inner part's own, and where the inner part reaches the outer's
+        # (a jump of a step outer part at s is a jump at inner^-1(s))
+        mapped = np.asarray(self.inner.inverse(self.outer._breakpoints()), dtype=np.float64)
+        pts = np.concatenate([self.inner._breakpoints(), mapped])
+        return np.unique(pts[np.isfinite(pts) & (pts > 0)])
 
     def _params(self) -> dict[str, Any]:
         return {"outer": self.outer, "inner": self.inner}
