@@ -41,7 +41,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special as sc
 
 from ._bound import SAFETY, IsoperimetricBound
-from ._gaussian import scalar_or_array
+from ._gaussian import log_interval_mass, log_phi, scalar_or_array
 from ._moduli import Composition, Holder, Modulus, PiecewiseLinear, as_modulus
 from ._validation import as_class_vector, check_n_classes, check_nonnegative, short_repr
 
@@ -372,8 +372,12 @@ def transfer_bound(
     exactly.  Unlike Eq. (6) (:func:`theorem3`) it needs no premise on the
     class sizes, and the price of the disagreement is :math:`\delta` plus
     its effect on each threshold rather than a flat :math:`2\delta`.
-    Computed in the log domain (``log_ndtr`` and ``logsumexp``, the mass
-    of the other classes for a majority class) and rounded down.
+    Computed as :math:`\sum_i \max(0, m_i - \delta) - \delta - \delta_\omega`
+    with the interval masses :math:`m_i = \Phi(a_i + \varepsilon) - \Phi(a_i)`
+    (equal to the above since :math:`\bar\Phi(a_i) = p_i + \delta` and
+    :math:`\sum_i p_i = 1`) integrated in the log domain without cancellation,
+    :math:`1 - p_i` taken from the mass of the other classes for a majority
+    class, so small values keep their relative accuracy; rounded down.
 
     Parameters
     ----------
@@ -409,40 +413,50 @@ def transfer_bound(
     eps, m = _latent_radius(eta, omega)
     shape = eps.shape
     e = eps.reshape(-1)
-    # the normalised log-probabilities carry about (1 + |log p|) ulps
-    lp_up = logp + 4.0 * _EPS * (1.0 + np.abs(logp))
+    # Since sum_i p_i = 1, the bound is sum_i c_i max(0, p_i - Phibar(a_i + eps)) - delta
+    # - delta_omega, and where 1 - p_i - delta > 0, Phibar(a_i) = p_i + delta, so
+    # p_i - Phibar(a_i + eps) = m_i - delta with m_i = Phi(a_i + eps) - Phi(a_i), an
+    # interval mass computed without cancellation (a class with 1 - p_i - delta <= 0
+    # contributes 0).  So the result keeps its relative accuracy when it is small.
     p = np.exp(logp)
-    p_up = np.exp(lp_up) * (1.0 + 2.0 * _EPS)
-    # a_i = Phi^{-1}(1 - p_i - delta), rounded down (a smaller a_i, a larger tail)
-    log_rest = _log_rest(logp, logc)
-    with np.errstate(invalid="ignore"):
-        rest = np.exp(log_rest - 4.0 * _EPS * (1.0 + np.abs(log_rest))) * (1.0 - 4.0 * _EPS)
-    s_down = rest - d
-    s_down = s_down - 2.0 * _EPS * np.abs(s_down)
-    trivial = s_down <= 0
-    a = np.full(logp.shape, -np.inf)
-    small_mass = (p + d < 0.5) & ~trivial
-    # where 1 - p - delta > 1/2, invert on the side of p + delta (more digits)
-    w_up = (p_up + d) * (1.0 + 2.0 * _EPS)
-    a[small_mass] = -sc.ndtri(w_up[small_mass])
-    big = ~small_mass & ~trivial
-    a[big] = sc.ndtri(s_down[big])
-    with np.errstate(invalid="ignore"):
-        a = np.where(np.isfinite(a), a - 16.0 * _EPS * np.abs(a) - 1e-300, a)
-    # log of each class's term, min(p_i, Phibar(a_i + eps)), raised by its error
-    with np.errstate(invalid="ignore"):
-        x = -a[None, :] - e[:, None]
-        x = x + 2.0 * _EPS * np.abs(x) + 1e-300
-        lt = sc.log_ndtr(x)
-        lt = lt + 8.0 * _EPS * np.abs(lt) + 1e-300
-    lterm = np.where(trivial[None, :], lp_up[None, :], np.minimum(lp_up[None, :], lt))
-    y = lterm + logc[None, :]
-    top = np.max(y, axis=1)
-    shift = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
-        log_sum = shift + np.log(np.sum(np.exp(y - shift[:, None]), axis=1))
-        err = 8.0 * _EPS * (np.abs(log_sum) + math.log(max(float(counts.sum()), 1.0)) + 1.0)
-    v = _one_minus_tail(log_sum, err, d + m.failure_prob)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # s_i = 1 - p_i - delta from the mass of the other classes, and its error bound
+        log_rest = _log_rest(logp, logc)
+        rest = np.exp(log_rest)
+        rest_err = 4.0 * _EPS * (1.0 + np.abs(log_rest)) * rest
+        s = rest - d
+        s_err = rest_err + 2.0 * _EPS * (np.abs(s) + d)
+        w = p + d  # = 1 - s, the side with more digits when s > 1/2
+        w_err = 4.0 * _EPS * (1.0 + np.abs(logp)) * p + 2.0 * _EPS * w
+    live = s > s_err  # certainly 1 - p_i - delta > 0
+    a = np.zeros(logp.shape)
+    in_err = np.zeros(logp.shape)
+    low = live & (s <= 0.5)
+    a[low] = sc.ndtri(s[low])
+    in_err[low] = s_err[low]
+    high = live & ~low
+    a[high] = -sc.ndtri(w[high])
+    in_err[high] = w_err[high]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # |a~ - a|: the input's error through d a / d s = 1 / phi(a), plus ndtri's own
+        a_err = in_err * np.exp(0.5 * a * a + 0.5 * math.log(2.0 * math.pi)) + 4.0 * _EPS * (1.0 + np.abs(a))
+        # m_i = mass of [-a_i - eps, -a_i]
+        log_m = log_interval_mass(-a[None, :], e[:, None])
+        # relative sensitivity |dm/da| / m of an interval mass to its position:
+        # at most max|phi'| / min phi on the interval, and at most (phi(a) + phi(a+eps)) / m
+        aa, ee = a[None, :], e[:, None]
+        reach = np.abs(aa) + ee
+        near = reach * np.exp(np.minimum(ee * reach, 700.0))
+        far = np.exp(log_phi(aa) - log_m) + np.exp(log_phi(aa + ee) - log_m)
+        sens = 1.0 + np.minimum(near, far)
+        rel = SAFETY + sens * a_err[None, :]
+        m_down = np.exp(log_m - 4.0 * _EPS * (1.0 + np.abs(log_m))) * (1.0 - rel)
+        m_down = np.where(np.isnan(log_m), np.nan, np.maximum(m_down, 0.0))
+        term = np.maximum(m_down - d - 2.0 * _EPS * m_down, 0.0)
+    term = np.where(live[None, :], term, 0.0)
+    total = (term @ counts) * (1.0 - 2.0 * _EPS * logp.size)
+    v = total - (d + m.failure_prob) - 4e-16 * np.abs(total) - 4e-16 * (d + m.failure_prob)
+    v = np.maximum(v, 0.0)
     v = np.where(np.isnan(e), np.nan, v)
     return scalar_or_array(v.reshape(shape), eta)
 
