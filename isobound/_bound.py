@@ -1004,8 +1004,8 @@ class ImageSpaceBound:
         d = self.failure_prob
         if d:
             ld = math.log(d)
-            lse = np.logaddexp(v, ld)
             with np.errstate(invalid="ignore"):
+                lse = np.logaddexp(v, ld)
                 err = 4.0 * _EPS * (np.abs(v) + abs(ld)) + SAFETY * np.abs(lse)
                 v = np.minimum(lse + err, 0.0)
         return scalar_or_array(v, eta)
