@@ -49,9 +49,9 @@ def slot_state(obj: Any) -> dict[str, Any]:
 
 def restore(cls: type[T], state: dict[str, Any]) -> T:
     """Rebuild an immutable object of class ``cls`` from :func:`slot_state`."""
-    obj = cls.__new__(cls)  # type: ignore[call-overload]
+    obj = cls.__new__(cls)
     for name, value in state.items():
         if isinstance(value, np.ndarray) and value.flags.writeable:
             value.setflags(write=False)
         object.__setattr__(obj, name, value)
-    return obj  # type: ignore[no-any-return]
+    return obj

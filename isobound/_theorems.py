@@ -320,7 +320,7 @@ def _log_rest(logp: FloatArray, logc: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore"):
         out[small] = np.log1p(-p[small])
     for i in np.flatnonzero(~small):
-        terms = list(np.delete(logp + logc, i))
+        terms: list[float] = np.delete(logp + logc, i).tolist()
         extra = math.exp(float(logc[i])) - 1.0
         if extra > 0:
             terms.append(float(logp[i]) + math.log(extra))

@@ -9,7 +9,7 @@ below ``1e-300``, radii spanning many magnitudes, moduli with a jump at 0).
 ``hypothesis`` is only a test dependency: it is imported when a strategy is
 first built, never by ``import isobound``.
 
-**Tightness oracles** (Remark 4 of the paper, DESIGN.md section 5).  For a
+**Tightness oracles** (Remark 4 of the paper).  For a
 classifier that is *linear in the latent space* the latent robustness of
 every point is known in closed form, so the theory can be checked by Monte
 Carlo without any attack:

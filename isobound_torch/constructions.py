@@ -33,14 +33,18 @@ from torch import nn
 import isobound
 
 from .attacks import DeepFool
-from .measure import class_proportions, in_distribution_robustness, unconstrained_robustness
+from .measure import (
+    class_proportions,
+    in_distribution_robustness,
+    unconstrained_robustness,
+)
 
 __all__ = [
     "ProjectionClassifier",
-    "project_to_latent",
     "Theorem2Check",
-    "theorem2_check",
     "TransferResult",
+    "project_to_latent",
+    "theorem2_check",
     "transfer_measurement",
 ]
 

@@ -309,7 +309,7 @@ def test_majorant_keeps_the_failure_probability() -> None:
 
 
 def test_is_concave_of_piecewise_moduli() -> None:
-    kw = dict(radii=[0.0, 1.0, 2.0], values=[0.0, 2.0, 3.0])
+    kw = {"radii": [0.0, 1.0, 2.0], "values": [0.0, 2.0, 3.0]}
     assert ib.PiecewiseLinear(**kw, extrapolate=True).is_concave
     assert not ib.PiecewiseLinear(**kw).is_concave  # +inf beyond the last radius
     assert not ib.PiecewiseLinear(**kw, interpolation="step", extrapolate=True).is_concave
@@ -321,7 +321,7 @@ def test_is_concave_of_piecewise_moduli() -> None:
 
 def test_theorem4_agrees_with_its_own_advice() -> None:
     p = [0.1] * 10
-    measured = dict(radii=[0.0, 0.3, 0.7, 1.5], values=[0.0, 0.5, 0.7, 1.9])
+    measured = {"radii": [0.0, 0.3, 0.7, 1.5], "values": [0.0, 0.5, 0.7, 1.9]}
     for interpolation in ("linear", "step"):
         ext = ib.PiecewiseLinear(**measured, interpolation=interpolation, extrapolate=True)
         maj = ext.concave_majorant()

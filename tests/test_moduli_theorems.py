@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import isobound as ib
-from isobound import reference as ref
 from isobound import (
     Affine,
     Composition,
@@ -19,6 +18,7 @@ from isobound import (
     PiecewiseLinear,
     UniformPrior,
 )
+from isobound import reference as ref
 
 # --- moduli -----------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ def test_theorem1_against_the_mpmath_twin():
 
 
 def test_eq3_needs_balanced_classes():
-    # DESIGN.md's counterexample: p = (0.9, 0.1), latent radius 3
+    # the counterexample to Eq. (3) without its condition: p = (0.9, 0.1), latent radius 3
     exact_tail = IsoperimetricBound([0.9, 0.1]).sf(3.0)
     eq3_tail = 1 - ib.theorem1_balanced(3.0)
     assert exact_tail == pytest.approx(0.0429, abs=5e-5)
