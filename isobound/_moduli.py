@@ -342,7 +342,9 @@ class Affine(Modulus):
         return _up(v, t > 0, 4.0 * _EPS, 2.0 * _TINIEST)
 
     def _inverse(self, eta: FloatArray) -> FloatArray:
-        result: FloatArray = (eta - self._intercept) / self._slope
+        # stepped back by the value's rounding margin (4 ulps of omega = eta, seen
+        # through the slope), so that the certificate usually holds at once
+        result: FloatArray = (eta - self._intercept) / self._slope - 8.0 * _EPS * eta / self._slope
         return result
 
     def _params(self) -> dict[str, Any]:
@@ -425,8 +427,14 @@ class Holder(Modulus):
         return _up(v, t > 0, 12.0 * _EPS, 8.0 * _TINIEST * (self._constant + 1.0))
 
     def _inverse(self, eta: FloatArray) -> FloatArray:
-        result: FloatArray = np.power(eta / self._constant, 1.0 / self._exponent)
-        return result
+        # stepped back so that the certificate usually holds at once: the value's
+        # 12-ulp margin costs about 12 / exponent ulps of the radius, and the
+        # rounding of 1 / exponent is amplified by |log x| / exponent
+        x = eta / self._constant
+        result: FloatArray = np.power(x, 1.0 / self._exponent)
+        with np.errstate(divide="ignore"):
+            back = _EPS * (2.0 * np.abs(np.log(x)) + 32.0) / min(self._exponent, 1.0)
+        return result * (1.0 - np.minimum(back, 0.5))
 
     def log_inverse(self, eta: ArrayLike) -> Any:
         x = np.asarray(eta, dtype=np.float64)
@@ -626,14 +634,20 @@ class PiecewiseLinear(Modulus):
         inner = k < radii.size - 1
         if self._interpolation == "linear" and np.any(inner):
             ki = k[inner]
-            # values[ki + 1] > eta >= values[ki]: the segment is not flat
-            out[inner] = _interp(eta[inner], values[ki], values[ki + 1], radii[ki], radii[ki + 1])
+            # values[ki + 1] > eta >= values[ki]: the segment is not flat; step back by
+            # the value's 8-ulp margin seen through the segment's slope
+            t0, t1, v0, v1 = radii[ki], radii[ki + 1], values[ki], values[ki + 1]
+            cand = _interp(eta[inner], v0, v1, t0, t1)
+            out[inner] = np.maximum(cand - 12.0 * _EPS * eta[inner] * ((t1 - t0) / (v1 - v0)), t0)
         last = ~inner
         if self._extrapolate and np.any(last):
             slope = self._tail_slope()
             if slope > 0:
                 with np.errstate(over="ignore"):
-                    out[last] = radii[-1] + (eta[last] - values[-1]) / slope
+                    el = eta[last]
+                    out[last] = np.maximum(
+                        radii[-1] + (el - values[-1]) / slope - 12.0 * _EPS * el / slope, radii[-1]
+                    )
             else:
                 out[last] = np.inf
         return out

@@ -357,3 +357,23 @@ def test_piecewise_extrapolation_with_a_flat_end() -> None:
     step = ib.PiecewiseLinear([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], interpolation="step", extrapolate=True)
     # beyond the last radius the step modulus continues the line through the last two pairs
     assert step(3.0) >= 3.0 and step.inverse(3.0) <= 3.0 and step.inverse(3.0) >= 3.0 * (1 - 1e-14)
+
+
+@pytest.mark.parametrize(
+    "name", ["lipschitz", "lipschitz-odd", "affine", "holder", "holder-steep", "holder-flat",
+             "linear", "linear-extrapolated", "step-extrapolated"]
+)
+def test_closed_form_candidates_usually_need_no_shrinking(name: str) -> None:
+    # the candidates are stepped back by the value's rounding margin, so that the
+    # certificate costs one evaluation of omega for almost every radius (the
+    # shrinking loop is for the rest); the tightness test above bounds the step
+    omega = MODULI[name]
+    rng = np.random.default_rng(4)
+    eta = np.concatenate([rng.uniform(0, 5, 4000), 10.0 ** rng.uniform(-150, 150, 4000)])
+    eta = eta[eta >= omega.at_zero]
+    with np.errstate(all="ignore"):
+        cand = np.maximum(np.nan_to_num(omega._inverse(eta), nan=0.0), 0.0)
+    finite = np.isfinite(cand) & (cand > 1e-300)
+    assert finite.mean() > 0.7  # (a flat Holder modulus overflows for large eta)
+    failed = np.asarray(omega(cand[finite])) > eta[finite]
+    assert failed.mean() < 0.01, (name, failed.mean())
