@@ -352,16 +352,18 @@ def transfer_bound(
     :math:`D` be the disagreement set, :math:`P(D) \le \delta`, and
     :math:`S_i = \bigcup_{j \ne i} A_j`.  The :math:`A_i` are disjoint,
     :math:`A_i \subseteq \{f \circ g = i\}`, so :math:`P(A_i) \le p_i` and
-    :math:`P(S_i) = 1 - P(D) - P(A_i) \ge 1 - p_i - \delta`.  If
-    :math:`z \in A_i` lies within :math:`\varepsilon` of :math:`S_i`,
-    there is :math:`z' \in S_i` with :math:`\|z' - z\| \le \varepsilon`
-    (up to an arbitrarily small slack), and :math:`v = g(z') - g(z)` has
-    :math:`\|v\| \le \omega(\varepsilon) \le \eta` (outside the modulus'
-    failure event) and moves both classifiers from i to the same
-    :math:`j \ne i`.  So the event fails only on :math:`D`, on the
-    modulus' failure event, or on :math:`A_i \setminus S_i^{\varepsilon}`
-    for some i, where :math:`S_i^{\varepsilon}` is the
-    :math:`\varepsilon`-neighbourhood.  By Gaussian isoperimetry
+    :math:`P(S_i) = 1 - P(D) - P(A_i) \ge 1 - p_i - \delta`.  Let
+    :math:`S_i^{\varepsilon} = \{z : d(z, S_i) < \varepsilon\}` (open).  If
+    :math:`z \in A_i \cap S_i^{\varepsilon}`, there is :math:`z' \in S_i`
+    with :math:`t = \|z' - z\| < \varepsilon`; since :math:`\varepsilon` is
+    at most the generalised inverse and :math:`\omega` is non-decreasing,
+    :math:`\omega(t) \le \eta`, so :math:`v = g(z') - g(z)` has
+    :math:`\|v\| \le \eta` (outside the modulus' failure event) and moves
+    both classifiers from i to the same :math:`j \ne i`.  So the event
+    fails only on :math:`D`, on the modulus' failure event, or on
+    :math:`A_i \setminus S_i^{\varepsilon}` for some i.  By Gaussian
+    isoperimetry (which holds for the open neighbourhood too, the union of
+    the closed ones of radii below :math:`\varepsilon`)
     :math:`P(S_i^{\varepsilon}) \ge \Phi(\Phi^{-1}(P(S_i)) + \varepsilon)`,
     hence :math:`P(A_i \setminus S_i^{\varepsilon}) \le
     \min(p_i, \bar\Phi(\Phi^{-1}(1 - p_i - \delta) + \varepsilon))`
