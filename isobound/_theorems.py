@@ -19,8 +19,10 @@ and so on) still work and emit a ``DeprecationWarning``.
 Rounding: probabilities (lower bounds) are rounded down and robustness
 values (upper bounds) up.  The latent radius is the modulus' certified
 inverse (a lower bound), each exponent is raised by a bound on its
-absolute rounding error before it is exponentiated, and every final
-subtraction is moved down by a bound on its rounding.
+absolute rounding error before it is exponentiated, and every term is
+moved down by a relative margin (``SAFETY``, 64 ulps) before the final
+subtraction of the probabilities given up, large enough to cover that
+subtraction's own rounding.
 
 Out-of-domain radii follow the package's conventions: a negative ``eta`` is
 below every ``omega(0)``, so its latent radius is 0 and every lower bound
@@ -125,7 +127,9 @@ def _one_minus_tail(log_tail: FloatArray, log_err: Any, subtract: float = 0.0) -
         v = -np.expm1(lt)
     v = v * (1.0 - SAFETY) - SAFETY * 1e-300
     if subtract:
-        v = v - subtract - 4e-16 * np.abs(v)
+        # this subtraction's rounding (half an ulp of a result that is at most v)
+        # is covered by the 64-ulp SAFETY factor just applied to v
+        v = v - subtract
     result: FloatArray = np.maximum(v, 0.0)
     return result
 
@@ -454,10 +458,17 @@ def transfer_bound(
         rel = SAFETY + sens * a_err[None, :]
         m_down = np.exp(log_m - 4.0 * _EPS * (1.0 + np.abs(log_m))) * (1.0 - rel)
         m_down = np.where(np.isnan(log_m), np.nan, np.maximum(m_down, 0.0))
-        term = np.maximum(m_down - d - 2.0 * _EPS * m_down, 0.0)
+        # m_down is below m_i by at least SAFETY (64 ulps of m_i), which covers the
+        # rounding of m_down - delta (half an ulp of a result below m_i)
+        term = np.maximum(m_down - d, 0.0)
     term = np.where(live[None, :], term, 0.0)
     total = (term @ counts) * (1.0 - 2.0 * _EPS * logp.size)
-    v = total - (d + m.failure_prob) - 4e-16 * np.abs(total) - 4e-16 * (d + m.failure_prob)
+    # each positive term is below its exact value by 63 ulps of m_i, so total is below
+    # its exact value by 63 ulps of it; where the result is >= 0, total >= delta +
+    # delta_omega, so that margin covers the two roundings below (each at most an ulp
+    # of total); where the exact result is < 0, total < delta + delta_omega and the
+    # rounded difference is <= 0 too
+    v = total - (d + m.failure_prob)
     v = np.maximum(v, 0.0)
     v = np.where(np.isnan(e), np.nan, v)
     return scalar_or_array(v.reshape(shape), eta)
