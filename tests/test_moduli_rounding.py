@@ -63,7 +63,7 @@ def test_value_is_rounded_up_and_tight(name: str) -> None:
     exact = ref.ExactModulus(omega)
     t = sample_points(omega, 150, 1)
     v = np.asarray(omega(t))
-    for ti, vi in zip(t.tolist(), v.tolist()):
+    for ti, vi in zip(t.tolist(), v.tolist(), strict=True):
         e = exact.value(ti)
         assert mpmath.mpf(vi) >= e, (name, ti, vi, e)
         if mpmath.isfinite(e) and e > 1e-300:  # (subnormal results carry an absolute margin)
@@ -88,7 +88,7 @@ def test_inverse_is_certified_and_tight(name: str) -> None:
     assert np.all(np.asarray(omega(inv[ok])) <= eta[ok])
     # a tiny exponent amplifies the rounding of the inverse by 1/exponent
     rel = 1e-13 / min(1.0, getattr(omega, "exponent", 1.0))
-    for ei, ti in zip(eta.tolist(), inv.tolist()):
+    for ei, ti in zip(eta.tolist(), inv.tolist(), strict=True):
         e = exact.inverse(ei)
         assert mpmath.mpf(ti) <= e, (name, ei, ti, e)
         if not mpmath.isfinite(e):
@@ -115,7 +115,7 @@ def test_holder_log_inverse_is_rounded_down_where_the_inverse_underflows() -> No
     omega = ib.Holder(3.0, 0.25)
     eta = np.array([1e-200, 1e-100, 1e-10, 0.5, 3.0, 40.0])
     got = np.asarray(omega.log_inverse(eta))
-    for ei, gi in zip(eta.tolist(), got.tolist()):
+    for ei, gi in zip(eta.tolist(), got.tolist(), strict=True):
         exact = (mpmath.log(ei) - mpmath.log(3.0)) / mpmath.mpf(0.25)
         assert mpmath.mpf(gi) <= exact
         assert mpmath.mpf(gi) >= exact - (1 + abs(exact)) * mpmath.mpf(1e-13)
@@ -126,6 +126,17 @@ def test_holder_log_inverse_is_rounded_down_where_the_inverse_underflows() -> No
     lip = ib.Lipschitz(3.0)
     for ei in (1e-300, 0.3, 7.0):
         assert mpmath.mpf(lip.log_inverse(ei)) <= mpmath.log(mpmath.mpf(ei) / 3)
+
+
+def test_generic_log_inverse_is_rounded_down_even_where_the_inverse_is_exact() -> None:
+    # the identity's inverse is exact, so only the downward step of log_inverse keeps
+    # log(t) (rounded to nearest, above the exact log about half the time) below
+    eta = np.geomspace(1e-300, 1e300, 997)
+    got = np.asarray(ib.Identity().log_inverse(eta))
+    for ei, gi in zip(eta.tolist(), got.tolist(), strict=True):
+        exact = mpmath.log(mpmath.mpf(ei))
+        assert mpmath.mpf(gi) <= exact, ei
+        assert mpmath.mpf(gi) >= exact - (1 + abs(exact)) * mpmath.mpf(1e-15), ei
 
 
 # --- the generalised inverse over every modulus and composition (issue 10.9) ---------
@@ -292,6 +303,38 @@ def test_majorant_is_least_on_known_cases() -> None:
     single = ib.PiecewiseLinear([0.0], [0.7])
     ms = single.concave_majorant()
     assert ms.radii.tolist() == [0.0] and ms(0.0) >= 0.7 and ms(1e-9) == math.inf
+
+
+def test_majorant_evaluates_above_omega_where_the_hull_runs_along_it() -> None:
+    # collinear knots (exactly, or up to the rounding of measured values): the hull
+    # replaces several of omega's segments by one chord along them, whose rounded
+    # evaluation differs from omega's in the last bit; the 16-ulp raise of the knots
+    # keeps it above (without the raise it falls 1 ulp below, e.g. at t = 0.7557...)
+    cases = [
+        ib.PiecewiseLinear([0.0, 0.5192134684567834, 1.4469163441308313],
+                           [0.0, 0.5192134684567834, 1.4469163441308313], extrapolate=True),
+        ib.PiecewiseLinear([0.0, 0.6105621926485947, 1.054639449311904, 3.246384891773893, 4.4608898201536125],
+                           [0.0, 0.30528109632429734, 0.45330684854540043, 1.1838886626993967, 1.3053391555373688]),
+        ib.PiecewiseLinear([0.0, 0.3, 0.7, 1.9], [0.0, 0.3, 0.7, 1.9], interpolation="step", extrapolate=True),
+    ]
+    for omega in cases:
+        maj = omega.concave_majorant()
+        t = np.concatenate([np.linspace(0.0, 2.0 * omega.radii[-1], 40001), [0.7557041212415847, 3.0542876898873055]])
+        w, m = np.asarray(omega(t)), np.asarray(maj(t))
+        finite = np.isfinite(w)
+        assert np.all(m[finite] >= w[finite]), t[finite][m[finite] < w[finite]][:3]
+
+
+def test_a_concave_modulus_is_its_own_majorant_knot_for_knot() -> None:
+    # the hull keeps every measured knot on it, collinear ones included, and raises
+    # each value by exactly 16 ulps (nothing else changes)
+    for omega in (
+        ib.PiecewiseLinear([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 2.5]),
+        ib.PiecewiseLinear([0.0, 0.5, 1.0, 4.0], [0.25, 0.75, 1.25, 2.75], extrapolate=True),
+    ):
+        maj = omega.concave_majorant()
+        np.testing.assert_array_equal(maj.radii, omega.radii)
+        np.testing.assert_array_equal(maj.values, omega.values * (1.0 + 16.0 * EPS))
 
 
 def test_majorant_keeps_the_failure_probability() -> None:
