@@ -978,9 +978,9 @@ def transfer_bound(
     --------
     >>> import mpmath
     >>> print(mpmath.nstr(transfer_bound(1.0, [0.5, 0.3, 0.2], 0), 12))
-    0.408981076802
+    0.744875113559
     >>> print(mpmath.nstr(cdf(1.0, [0.5, 0.3, 0.2]), 12))
-    0.408981076802
+    0.744875113559
     """
     with mpmath.workdps(_work_dps(dps)):
         d = _to_mpf("delta", delta)
@@ -995,8 +995,8 @@ def transfer_bound(
             e = mpmath.mpf(0)
         p = [mpmath.exp(li) for li in k.logp]
         total = mpmath.mpf(0)
-        for i, (ci, pi) in enumerate(zip(k.c, p)):
-            rest = mpmath.fsum(cj * pj for j, (cj, pj) in enumerate(zip(k.c, p)) if j != i)
+        for i, (ci, pi) in enumerate(zip(k.c, p, strict=True)):
+            rest = mpmath.fsum(cj * pj for j, (cj, pj) in enumerate(zip(k.c, p, strict=True)) if j != i)
             rest += (ci - 1) * pi
             s = rest - d
             if s <= 0:

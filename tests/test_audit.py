@@ -72,7 +72,7 @@ def test_nan_from_the_bound_rejected() -> None:
         def cdf(self, t: Any) -> Any:
             return np.full(np.shape(t), np.nan)
 
-    with pytest.raises(ValueError, match="bound.cdf returned NaN"):
+    with pytest.raises(ValueError, match=r"bound\.cdf returned NaN"):
         audit_robustness([0.1, 0.2], NanBound())
 
 

@@ -65,10 +65,11 @@ def test_through_every_modulus_against_the_twin(name: str, classes: str, fail: f
     eta = np.array([1e-6, 0.05, 0.5, 1.5, 8.0]) * max(1.0, float(omega.at_zero) + 0.3)
     # the certified latent radius is below the exact one by ~16 ulps / exponent, and
     # log sf moves by about eps^2 times that: the closeness allowed scales with both
-    slack = mpmath.mpf(1e-13) / min(1.0, getattr(omega.outer, "exponent", 1.0) if fail else getattr(omega, "exponent", 1.0))
+    exponent = getattr(omega.outer, "exponent", 1.0) if fail else getattr(omega, "exponent", 1.0)
+    slack = mpmath.mpf(1e-13) / min(1.0, exponent)
     for e, c, s, lc, ls in zip(
         eta.tolist(), img.cdf(eta).tolist(), img.sf(eta).tolist(),
-        img.logcdf(eta).tolist(), img.logsf(eta).tolist(),
+        img.logcdf(eta).tolist(), img.logsf(eta).tolist(), strict=True,
     ):
         eps = exact.inverse(e)
         b = ref.cdf(e, p, omega_inverse=exact.inverse)
@@ -214,7 +215,7 @@ def test_quantile_levels_are_shifted_to_the_safe_side() -> None:
 
 def test_interval_levels_are_stepped_up() -> None:
     rng = np.random.default_rng(6)
-    for c in rng.uniform(0, 1, 50).tolist() + [0.0, 0.5, 0.95, 1.0]:
+    for c in [*rng.uniform(0, 1, 50).tolist(), 0.0, 0.5, 0.95, 1.0]:
         stub(1.0, ib.Identity()).interval(c)
         lo, hi = (float(x) for x in ExactLatent.seen)
         assert Fraction(lo) >= (1 - Fraction(c)) / 2 and Fraction(hi) >= min((1 + Fraction(c)) / 2, Fraction(1))
@@ -276,7 +277,7 @@ def test_logcdf_at_an_underflowed_radius_is_rounded_down(probs: list[float]) -> 
     # B'(0) = sum_i c_i phi(b_i), thresholds per distinct entry with its multiplicity
     counts = bound.counts
     b = ref.thresholds(list(bound.class_probs), list(counts), dps=40)
-    pdf0 = mpmath.fsum(mp(c) * mpmath.npdf(bi) for c, bi in zip(counts.tolist(), b))
+    pdf0 = mpmath.fsum(mp(c) * mpmath.npdf(bi) for c, bi in zip(counts.tolist(), b, strict=True))
     for log_eps in (-800.0, -1234.567, -5e4, -1e7):
         got = bound.through(LogInverse(log_eps)).logcdf(1.0)
         exact = mp(log_eps) + mpmath.log(pdf0)  # log B(eps) = this + O(eps)

@@ -41,7 +41,7 @@ CLASSES = [
 def test_transfer_bound_against_the_twin(probs: list[float], delta: float) -> None:
     eta = np.array([1e-8, 0.01, 0.3, 1.0, 2.5, 6.0, 15.0])
     got = ib.transfer_bound(eta, probs, delta)
-    for e, g in zip(eta.tolist(), got.tolist()):
+    for e, g in zip(eta.tolist(), got.tolist(), strict=True):
         exact = ref.transfer_bound(e, probs, delta)
         assert mp(g) <= exact, (e, g, exact)
         # the terms m_i - delta cancel for large delta: their errors count against each m_i
@@ -232,7 +232,7 @@ def test_eq3_eq4_eq6_stay_below_the_twin_near_their_zero_crossing() -> None:
         (ib.theorem1_balanced(eps), lambda e: ref.theorem1_balanced(e)),
         (ib.theorem3(eps, 0.0), lambda e: ref.theorem3(e, 0)),
     ):
-        for e, g in zip(eps.tolist(), got.tolist()):
+        for e, g in zip(eps.tolist(), got.tolist(), strict=True):
             assert mp(g) <= exact(e), e
     # Eq. (4) crosses 0 where eps^2/2 + eps * rate = log(sqrt(pi/2))
     for k in (5, 10, 1000, 10**9):
@@ -240,7 +240,7 @@ def test_eq3_eq4_eq6_stay_below_the_twin_near_their_zero_crossing() -> None:
         c = float(mpmath.log(mpmath.sqrt(mpmath.pi / 2)))
         root = -rate + math.sqrt(rate * rate + 2 * c)
         eps = root * (1 + np.geomspace(1e-12, 1e-2, 30))
-        for e, g in zip(eps.tolist(), ib.theorem1_equiprobable(eps, k).tolist()):
+        for e, g in zip(eps.tolist(), ib.theorem1_equiprobable(eps, k).tolist(), strict=True):
             assert mp(g) <= ref.theorem1_equiprobable(e, k), (k, e)
 
 

@@ -49,7 +49,7 @@ def behaviour(obj: object) -> list[np.ndarray]:
 
 
 def same_behaviour(a: object, b: object) -> bool:
-    return all(np.array_equal(x, y, equal_nan=True) for x, y in zip(behaviour(a), behaviour(b)))
+    return all(np.array_equal(x, y, equal_nan=True) for x, y in zip(behaviour(a), behaviour(b), strict=True))
 
 
 @pytest.mark.parametrize("obj", OBJECTS, ids=repr)

@@ -8,9 +8,8 @@ straight-through gradient and bad input.
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import numpy as np
 import pytest
