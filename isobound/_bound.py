@@ -320,11 +320,19 @@ class IsoperimetricBound:
 
     # -- pickling, copying, value semantics -----------------------------------
     # Pickle and copy restore the stored fields as they are (bit-exact, no
-    # recomputation); equality and the hash are by value: the distinct class
-    # log-probabilities, their multiplicities and the total number of classes.
+    # recomputation), except caches built on first use (the slots named in
+    # _CACHE_SLOTS), which travel empty and are rebuilt where they are needed;
+    # equality and the hash are by value: the distinct class log-probabilities,
+    # their multiplicities and the total number of classes.
+
+    _CACHE_SLOTS = ("_kc", "_py")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (restore, (type(self), slot_state(self)))
+        state = slot_state(self)
+        for name in self._CACHE_SLOTS:
+            if name in state:
+                state[name] = None
+        return (restore, (type(self), state))
 
     def _key(self) -> tuple[Any, ...]:
         return (

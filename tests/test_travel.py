@@ -135,3 +135,31 @@ def test_process_pool_maps_over_bounds_and_moduli() -> None:
         back = list(pool.map(copy.copy, items))  # objects travel back as well
     assert got == [_median_of(o) for o in items]
     assert back == items
+
+
+
+def _missing_cache_slots() -> tuple[str, ...]:
+    from isobound._frozen import _slot_names
+
+    base = ib.IsoperimetricBound
+    return tuple(n for n in base._CACHE_SLOTS if n not in _slot_names(base))
+
+
+class Cached(ib.IsoperimetricBound):
+    """A bound with its cache slots (on a branch where the base class has none yet)."""
+
+    __slots__ = _missing_cache_slots()
+
+
+def test_caches_travel_empty() -> None:
+    # a bound may build caches on first use (slots named in _CACHE_SLOTS): they are not
+    # part of its value, so they travel empty (even when they could not be pickled)
+    names = ib.IsoperimetricBound._CACHE_SLOTS
+    b = Cached([0.5, 0.3, 0.2])
+    for name in names:
+        object.__setattr__(b, name, lambda: None)  # not picklable
+    for how in (lambda o: pickle.loads(pickle.dumps(o)), copy.copy, copy.deepcopy):
+        back = how(b)
+        assert type(back) is Cached and back == b
+        assert all(getattr(back, n) is None for n in names)
+        assert same_behaviour(back, ib.IsoperimetricBound([0.5, 0.3, 0.2]))
