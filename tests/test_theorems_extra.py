@@ -298,6 +298,13 @@ def test_signatures_follow_one_rule() -> None:
         assert "omega" in [p.name for p in params if p.kind is p.KEYWORD_ONLY]
 
 
+def test_deprecation_warning_points_at_the_callers_line() -> None:
+    # stacklevel: the warning names the line that passed omega by position, not the wrapper
+    with pytest.warns(DeprecationWarning) as record:
+        ib.theorem1(0.5, P3, ib.Lipschitz(2.0))
+    assert record[0].filename == __file__
+
+
 def test_deprecated_positional_options_are_checked() -> None:
     with pytest.raises(TypeError, match="multiple values for argument 'omega'"):
         ib.theorem1(0.5, P3, ib.Lipschitz(2.0), omega=ib.Lipschitz(2.0))
