@@ -108,7 +108,9 @@ MUTANTS: list[tuple[str, str, str, str, list[str], str]] = [
      "err = 0.0 * lt", THEOREM_TESTS, "Eq. (3) exponent's error not added (unsafe near its zero)"),
     ("T2", "isobound/_theorems.py", "v = v * (1.0 - SAFETY) - SAFETY * 1e-300", "v = v", THEOREM_TESTS,
      "closed forms' final value not rounded down"),
-    ("T4", "isobound/_theorems.py", "inner = IsoperimetricBound(class_probs).mean()  # rounded up; omega rounds up too\n    return (float(m(inner)) + d) * (1.0 + 2.0 * _EPS)",
+    ("T4", "isobound/_theorems.py",
+     "inner = IsoperimetricBound(class_probs).mean()  # rounded up; omega rounds up too\n"
+     "    return (float(m(inner)) + d) * (1.0 + 2.0 * _EPS)",
      "inner = IsoperimetricBound(class_probs).mean()\n    return float(m(inner)) + d", THEOREM_TESTS,
      "Theorem 4's + delta not rounded up"),
     ("T5", "isobound/_theorems.py", "m(inner * (1.0 + SAFETY))", "m(inner)", THEOREM_TESTS,

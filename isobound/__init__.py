@@ -37,6 +37,7 @@ theorem functions, the audit):
   probabilities down, upper bounds on robustness up.
 """
 
+from ._audit import RobustnessAudit, audit_robustness, one_sided_band
 from ._bound import ImageSpaceBound, IsoperimetricBound
 from ._gaussian import expected_gaussian_norm, log_interval_mass, normal_loss
 from ._moduli import (
@@ -58,8 +59,6 @@ from ._theorems import (
     theorem4_equiprobable,
     transfer_bound,
 )
-
-from ._audit import RobustnessAudit, audit_robustness, one_sided_band
 
 __version__ = "0.1.0"
 

@@ -713,7 +713,7 @@ class PiecewiseLinear(Modulus):
             s = (Fraction(float(v[-1])) - Fraction(float(v[-2]))) / (
                 Fraction(float(r[-1])) - Fraction(float(r[-2]))
             )
-            hf = [(Fraction(float(x)), Fraction(y)) for x, y in zip(ht, hv)]
+            hf = [(Fraction(float(x)), Fraction(y)) for x, y in zip(ht, hv, strict=True)]
             def slope(i: int) -> Fraction:  # of the hull segment from vertex i to i + 1
                 return (hf[i + 1][1] - hf[i][1]) / (hf[i + 1][0] - hf[i][0])
 
@@ -728,14 +728,14 @@ class PiecewiseLinear(Modulus):
             if j < len(hf) - 1:
                 # replace the shallower segments by the ray's slope from vertex j
                 end = hf[-1][0]
-                ht = ht[: j + 1] + [float(end)]
-                hv = hv[: j + 1] + [_float_up(vj + s * (end - tj))]
+                ht = [*ht[: j + 1], float(end)]
+                hv = [*hv[: j + 1], _float_up(vj + s * (end - tj))]
             else:
                 # every hull slope is >= s: add a knot on the ray past the end
                 step = float(r[-1] - r[-2])
                 end_t = float(r[-1]) + step
-                ht = ht + [end_t]
-                hv = hv + [_float_up(vj + s * (Fraction(end_t) - tj))]
+                ht = [*ht, end_t]
+                hv = [*hv, _float_up(vj + s * (Fraction(end_t) - tj))]
         ht_arr = np.asarray(ht, dtype=np.float64)
         hv_arr = np.asarray(hv, dtype=np.float64) * (1.0 + 16.0 * _EPS)
         return PiecewiseLinear(

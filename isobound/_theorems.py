@@ -88,7 +88,7 @@ def _options_by_keyword(*legacy: str) -> Callable[[F], F]:
                         f"{len(legacy)} deprecated positional options) but {len(args)} were given"
                     )
                 names = legacy[: len(extra)]
-                for name, value in zip(names, extra):
+                for name, value in zip(names, extra, strict=True):
                     if name in kwargs:
                         raise TypeError(f"{fn.__name__}() got multiple values for argument {name!r}")
                     kwargs[name] = value

@@ -352,9 +352,9 @@ def _fmt(x: float | None, spec: str = ".6g") -> str:
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    out.write("  ".join(h.rjust(w) for h, w in zip(headers, widths)) + "\n")
+    out.write("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)) + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
-    out.writelines("  ".join(c.rjust(w) for c, w in zip(r, widths)) + "\n" for r in rows)
+    out.writelines("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + "\n" for r in rows)
 
 
 def _guard(flag: str, fn: Callable[[], Any]) -> Any:

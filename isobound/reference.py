@@ -188,21 +188,21 @@ def _classes(class_probs: Any, counts: Any, log_probs: Any) -> _Classes:
     if raw is not None:
         # divide by the exact sum, so that e.g. (5, 3, 2) gives exactly (1/2, 3/10, 1/5)
         raw = [raw[i] for i in keep]
-        total = mpmath.fsum(ci * v for ci, v in zip(c, raw))
+        total = mpmath.fsum(ci * v for ci, v in zip(c, raw, strict=True))
         p = [v / total for v in raw]
         logp = [mpmath.log(v) for v in p]
     else:
         top = max(logp)
-        total = mpmath.fsum(ci * mpmath.exp(li - top) for ci, li in zip(c, logp))
+        total = mpmath.fsum(ci * mpmath.exp(li - top) for ci, li in zip(c, logp, strict=True))
         log_total = top + mpmath.log(total)
         logp = [li - log_total for li in logp]
         p = [mpmath.exp(li) for li in logp]
     b = []
-    for i, (ci, li) in enumerate(zip(c, logp)):
+    for i, (ci, li) in enumerate(zip(c, logp, strict=True)):
         if p[i] <= mpmath.mpf(1) / 2:
             b.append(_ndtri_log_raw(li))
         else:
-            others = mpmath.fsum(cj * pj for j, (cj, pj) in enumerate(zip(c, p)) if j != i)
+            others = mpmath.fsum(cj * pj for j, (cj, pj) in enumerate(zip(c, p, strict=True)) if j != i)
             others += (ci - 1) * p[i]
             b.append(mpmath.inf if others <= 0 else -_ndtri_log_raw(mpmath.log(others)))
     return _Classes(b, c, logp)
@@ -424,21 +424,21 @@ def _latent(eta: Any, omega_inverse: MpFunction | None) -> Any:
 def _raw_cdf(k: _Classes, eps: Any) -> Any:
     if eps <= 0:
         return mpmath.mpf(0)
-    return mpmath.fsum(c * _interval_mass(b, eps) for b, c in zip(k.b, k.c))
+    return mpmath.fsum(c * _interval_mass(b, eps) for b, c in zip(k.b, k.c, strict=True))
 
 
 def _raw_sf(k: _Classes, eps: Any) -> Any:
     if eps <= 0:
         return mpmath.mpf(1)
     return mpmath.fsum(
-        c * (mpmath.mpf(1) if b == mpmath.inf else mpmath.ncdf(b - eps)) for b, c in zip(k.b, k.c)
+        c * (mpmath.mpf(1) if b == mpmath.inf else mpmath.ncdf(b - eps)) for b, c in zip(k.b, k.c, strict=True)
     )
 
 
 def _raw_pdf(k: _Classes, eps: Any) -> Any:
     if eps < 0:
         return mpmath.mpf(0)
-    return mpmath.fsum(c * mpmath.npdf(b - eps) for b, c in zip(k.b, k.c) if b != mpmath.inf)
+    return mpmath.fsum(c * mpmath.npdf(b - eps) for b, c in zip(k.b, k.c, strict=True) if b != mpmath.inf)
 
 
 def thresholds(
@@ -817,7 +817,7 @@ def mean(
         if any(b == mpmath.inf for b in k.b):
             return mpmath.inf
     if omega is None:
-        terms = [c * normal_loss(-b, dps=dps + GUARD) for b, c in zip(k.b, k.c)]
+        terms = [c * normal_loss(-b, dps=dps + GUARD) for b, c in zip(k.b, k.c, strict=True)]
         with mpmath.workdps(_work_dps(dps)):
             v = mpmath.fsum(terms)
         return _finish(v, dps)
@@ -831,7 +831,7 @@ def mean(
             t = _to_mpf("points", t)
             if t > 0:
                 knots.add(t)
-        edges = sorted(knots) + [mpmath.inf]
+        edges = [*sorted(knots), mpmath.inf]
 
         def integrand(t: Any) -> Any:
             return mpmath.mpf(omega(t)) * _raw_pdf(k, t)

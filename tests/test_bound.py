@@ -261,7 +261,7 @@ def test_through_identity_is_eq2_in_latent_space():
     b = IsoperimetricBound(P3)
     x = np.linspace(0.1, 3, 9)
     got = b.through(None).cdf(x)
-    for xi, gi in zip(x.tolist(), got.tolist()):
+    for xi, gi in zip(x.tolist(), got.tolist(), strict=True):
         exact = ref.cdf(xi, P3)
         assert mpmath.mpf(gi) <= exact and mpmath.mpf(gi) >= exact * (1 - mpmath.mpf(1e-13))
     # identity adds no rounding of its own: the same floats as the latent bound

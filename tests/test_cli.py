@@ -159,7 +159,7 @@ def test_log_probs_and_counts_agree_with_probs(capsys: pytest.CaptureFixture[str
         "--eta",
         "0.3,2",
     )
-    for ra, rb in zip(a["radii"], b["radii"]):
+    for ra, rb in zip(a["radii"], b["radii"], strict=True):
         assert rb["cdf_lower_bound"] == pytest.approx(ra["cdf_lower_bound"], rel=1e-13)
     assert b["classes"]["n_classes"] == 3
 

@@ -63,7 +63,7 @@ def test_latent_robustness_is_the_exact_hyperplane_distance(linear_setup):
 
 
 def test_latent_ecdf_matches_the_bound_when_eq2_is_an_equality(linear_setup):
-    _, w, c, g, f = linear_setup
+    _, _w, _c, g, f = linear_setup
     n = 4000
     z = torch.randn(n, D, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     res = latent_robustness(f, g, z, DeepFool(overshoot=0.0, refine=True), batch_size=1000)
@@ -115,7 +115,7 @@ def test_bound_inputs_intervals_cover_the_estimate(linear_setup):
     assert bi.latent_norm == pytest.approx(isobound.expected_gaussian_norm(D))
     assert bi.image_norm > 0 and bi.n == 300
     assert isinstance(bi.bound(), isobound.IsoperimetricBound)
-    with pytest.raises(ValueError, match="confidence=1.5"):
+    with pytest.raises(ValueError, match=r"confidence=1\.5"):
         bound_inputs(lat, confidence=1.5)
 
 
@@ -222,7 +222,7 @@ def test_theorem2_projection_classifier_agrees_on_data_and_is_robust():
     x = g(z)
     assert bool((proj(x).argmax(1) == f(x).argmax(1)).all())
     check = theorem2_check(
-        f, g, z, 3, attack=DeepFool(refine=True, max_iter=20), projection=dict(steps=100, restarts=1, lr=0.1)
+        f, g, z, 3, attack=DeepFool(refine=True, max_iter=20), projection={"steps": 100, "restarts": 1, "lr": 0.1}
     )
     assert check.agreement == 1.0
     assert check.holds_fraction == 1.0
