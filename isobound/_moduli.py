@@ -83,7 +83,7 @@ _TINIEST = 5e-324
 UNIFORM_PRIOR_SLOPE = float.fromhex("0x1.9884533d43651p-1")
 
 
-def _up(value: FloatArray, inexact: NDArray[np.bool_], rel: float, absolute: float = 0.0) -> FloatArray:
+def _up(value: FloatArray, inexact: NDArray[np.bool_], rel: float, absolute: float) -> FloatArray:
     """``value`` raised by ``rel`` (relative) plus ``absolute`` where ``inexact``.
 
     ``rel`` must exceed the relative error of the computation by at least one

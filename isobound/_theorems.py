@@ -114,7 +114,7 @@ def _latent_radius(eta: ArrayLike, omega: Modulus | None) -> tuple[FloatArray, M
     return np.asarray(m.inverse(eta), dtype=np.float64), m
 
 
-def _one_minus_tail(log_tail: FloatArray, log_err: Any, subtract: float = 0.0) -> FloatArray:
+def _one_minus_tail(log_tail: FloatArray, log_err: Any, subtract: float) -> FloatArray:
     """``max(1 - exp(log_tail) - subtract, 0)`` rounded down.
 
     ``log_err`` bounds the absolute error of ``log_tail``: the exponent is
@@ -123,8 +123,8 @@ def _one_minus_tail(log_tail: FloatArray, log_err: Any, subtract: float = 0.0) -
     probability of an estimated modulus, Theorem 3's ``2 delta``.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        lt = np.minimum(log_tail + log_err, 0.0)
-        v = -np.expm1(lt)
+        # a tail above 1 (log_tail > 0) makes v negative, clipped to 0 below
+        v = -np.expm1(log_tail + log_err)
     v = v * (1.0 - SAFETY) - SAFETY * 1e-300
     if subtract:
         # this subtraction's rounding (half an ulp of a result that is at most v)
