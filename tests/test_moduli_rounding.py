@@ -420,3 +420,19 @@ def test_closed_form_candidates_usually_need_no_shrinking(name: str) -> None:
     assert finite.mean() > 0.7  # (a flat Holder modulus overflows for large eta)
     failed = np.asarray(omega(cand[finite])) > eta[finite]
     assert failed.mean() < 0.01, (name, failed.mean())
+
+
+def test_inverse_at_exactly_omega_of_zero_is_the_end_of_the_flat_start() -> None:
+    # eta = omega(0) is in the inverse's domain: sup{t : omega(t) <= omega(0)} is where
+    # omega first rises, not 0 (a strict comparison with omega(0) would return 0)
+    step = ib.PiecewiseLinear([1.0, 2.0], [1.0, 2.0], interpolation="step")
+    flat = ib.PiecewiseLinear([0.0, 1.0, 2.0], [0.5, 0.5, 1.0])
+    assert step.at_zero == 1.0 and step.inverse(1.0) == 1.0
+    assert flat.at_zero == 0.5 and flat.inverse(0.5) == 1.0
+    assert ib.Composition(flat, ib.Identity()).inverse(0.5) == 1.0
+    # UniformPrior(flat)(t) = flat(sqrt(2/pi) t): flat up to t = sqrt(pi/2), certified from below
+    got = ib.UniformPrior(flat).inverse(0.5)
+    exact = mpmath.sqrt(mpmath.pi / 2)
+    assert got <= exact and got >= exact * (1 - 1e-14)
+    # just below omega(0) nothing qualifies
+    assert step.inverse(np.nextafter(1.0, 0.0)) == 0.0 and flat.inverse(np.nextafter(0.5, 0.0)) == 0.0
