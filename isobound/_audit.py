@@ -27,6 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special as sc
 
+from ._validation import ArgumentTypeError
+
 __all__ = ["RobustnessAudit", "audit_robustness", "one_sided_band"]
 
 
@@ -77,8 +79,9 @@ def one_sided_band(n: int, confidence: float) -> float:
     Raises
     ------
     ValueError
-        If ``n`` is not a positive integer or ``confidence`` is not in
-        ``(0, 1)``.
+        If ``n < 1`` or ``confidence`` is not in ``(0, 1)``.
+    TypeError
+        If ``n`` is not an integer or ``confidence`` not a number.
 
     Examples
     --------
@@ -89,11 +92,11 @@ def one_sided_band(n: int, confidence: float) -> float:
     >>> e <= math.sqrt(math.log(1 / 0.01) / (2 * 1000))  # DKW is looser
     True
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ArgumentTypeError(f"n must be a positive integer, got n={n!r}")
+    if n < 1:
         raise ValueError(f"n must be a positive integer, got n={n!r}")
-    conf = float(confidence)
-    if not (0.0 < conf < 1.0):
-        raise ValueError(f"confidence must be in (0, 1), got confidence={confidence!r}")
+    conf = _check_confidence(confidence)
     alpha = 1.0 - conf
     if alpha > 0.5:
         dkw = math.sqrt(math.log(2.0 / alpha) / (2.0 * n))  # two-sided, always valid
@@ -109,6 +112,19 @@ def one_sided_band(n: int, confidence: float) -> float:
     # below 1 - confidence).
     e = min(exact * (1.0 + 1e-9), dkw)
     return e
+
+
+def _check_confidence(confidence: Any) -> float:
+    if isinstance(confidence, (bool, np.bool_)) or not isinstance(
+        confidence, (int, float, np.integer, np.floating)
+    ):
+        raise ArgumentTypeError(
+            f"confidence must be a number in (0, 1), got confidence={confidence!r}"
+        )
+    conf = float(confidence)
+    if not (0.0 < conf < 1.0):
+        raise ValueError(f"confidence must be in (0, 1), got confidence={confidence!r}")
+    return conf
 
 
 def _json_float(x: float) -> float | None:
@@ -128,8 +144,8 @@ class RobustnessAudit:
     n : int
         Number of measured distances (failed attacks included).
     n_unresolved : int
-        How many of them were ``inf`` or ``NaN`` (attack failures), counted
-        as ``+inf``.
+        How many of them were ``inf`` (attack failures: not measured),
+        counted as larger than every radius.
     confidence : float
         Simultaneous confidence of the band.
     band : float
@@ -190,26 +206,35 @@ class RobustnessAudit:
 
 
 def _validated_distances(distances: ArrayLike) -> tuple[NDArray[np.float64], int]:
+    """Sorted distances (``inf`` last) and the number of ``inf`` entries."""
+    if distances is None or isinstance(distances, (str, bytes)):
+        raise ArgumentTypeError(
+            f"distances must be an array of non-negative numbers, got distances={distances!r}"
+        )
     try:
         x = np.asarray(distances, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(
+        raise ArgumentTypeError(
             f"distances must be an array of non-negative numbers, got distances={distances!r}"
         ) from None
     x = x.reshape(-1)
     if x.size == 0:
         raise ValueError("distances must contain at least one value, got an empty array")
-    unresolved = ~np.isfinite(x)
-    with np.errstate(invalid="ignore"):
-        negative = x < 0
+    nan = np.isnan(x)
+    if np.any(nan):
+        idx = np.flatnonzero(nan)
+        raise ValueError(
+            f"distances must not contain NaN, got {idx.size} NaN value(s), first at flat "
+            f"index {int(idx[0])}; report a failed attack as inf (robustness not measured)"
+        )
+    negative = x < 0
     if np.any(negative):
         bad = x[negative][:5]
         raise ValueError(
             "distances must be non-negative (a robustness is a norm), got "
             f"{int(negative.sum())} negative value(s), e.g. distances[...]={bad.tolist()}"
         )
-    x = np.where(unresolved, np.inf, x)
-    return np.sort(x), int(unresolved.sum())
+    return np.sort(x), int(np.isinf(x).sum())
 
 
 def audit_robustness(
@@ -239,22 +264,26 @@ def audit_robustness(
     ``1 - confidence``: false alarms are controlled, simultaneously over
     all radii.
 
-    **Failed attacks.** ``inf`` and ``NaN`` distances (e.g. a DeepFool run
-    that did not flip the label within its iteration budget) are counted as
-    ``+inf``.  The true distance of such a point is unknown but finite, so
+    **Failed attacks.** An ``inf`` distance (what a DeepFool run returns
+    when it did not flip the label within its iteration budget) means the
+    robustness of that point was not measured; it counts as larger than
+    every radius, and the gap beyond the last finite distance is taken at
+    ``bound.cdf(inf)``.  The true distance of such a point is unknown but finite, so
     this makes :math:`F_n` *smaller* than with any finite guess: failures
     can only add violations, never hide one.  That is the conservative
     direction for an audit whose job is to catch overstated robustness: a
     violation caused by failures is reported as what it is, an attack too
     weak to support the measured robustness, and the count is in
     ``n_unresolved``.  (The same reasoning holds for every attack: its
-    distances are upper estimates of the minimal ones.)
+    distances are upper estimates of the minimal ones.)  ``NaN`` is not a
+    distance and is rejected: report a failure as ``inf``.  An atom at 0
+    (points on the decision boundary) never violates, since ``B(0-) = 0``.
 
     Parameters
     ----------
     distances : array_like
         Measured per-sample robustness values (any shape; flattened), each
-        ``>= 0``, ``inf`` or ``NaN``.
+        ``>= 0`` or ``inf`` (not measured).
     bound : object with a vectorized ``cdf``
         An :class:`~isobound.IsoperimetricBound`, an
         :class:`~isobound.ImageSpaceBound`, or anything whose ``cdf(t)``
@@ -275,8 +304,12 @@ def audit_robustness(
     Raises
     ------
     ValueError
-        If ``distances`` is empty, not numeric or contains a negative value,
-        or if ``confidence`` is not in ``(0, 1)``.
+        If ``distances`` is empty or contains a negative value or NaN, if
+        ``confidence`` is not in ``(0, 1)``, or if ``bound.cdf`` is not
+        vectorized or returns NaN.
+    TypeError
+        If ``distances`` is not numeric, ``confidence`` is not a number or
+        ``bound`` has no ``cdf`` method.
 
     Notes
     -----
@@ -302,20 +335,36 @@ def audit_robustness(
     >>> weak.ok, round(weak.worst_gap, 2)
     (False, 0.16)
     """
+    cdf = getattr(bound, "cdf", None)
+    if not callable(cdf):
+        raise ArgumentTypeError(
+            "bound must have a vectorized cdf method (an IsoperimetricBound, an "
+            f"ImageSpaceBound, ...), got bound={bound!r}"
+        )
+    conf = _check_confidence(confidence)
     x, n_unresolved = _validated_distances(distances)
     n = x.size
-    e = one_sided_band(n, confidence)
-    # B just left of each order statistic (nextafter towards -inf is the
-    # largest float below x; the cdf of a modulus-driven bound may jump at x).
-    left = np.nextafter(x, -np.inf)
-    left = np.where(x > 0, left, 0.0)  # no mass below 0: B(0-) = 0
-    b_left = np.asarray(bound.cdf(left), dtype=np.float64).reshape(-1)
-    if b_left.shape != x.shape:
+    e = one_sided_band(n, conf)
+    # B just left of each finite order statistic (nextafter towards -inf is
+    # the largest float below x; the cdf of a modulus-driven bound may jump
+    # at x).  No mass below 0: B(0-) = 0, so an atom at 0 never violates.
+    # An unmeasured distance (inf) lies beyond every radius: the gap there
+    # is taken at B(inf), the bound's whole guaranteed mass.
+    finite = np.isfinite(x)
+    positive = finite & (x > 0)
+    radii = np.concatenate([np.nextafter(x[positive], -np.inf), [np.inf]])
+    values = np.asarray(cdf(radii), dtype=np.float64).reshape(-1)
+    if values.shape != radii.shape:
         raise ValueError(
             f"bound.cdf must be vectorized (return one value per radius), got shape "
-            f"{b_left.shape} for {x.shape[0]} radii from bound={bound!r}"
+            f"{values.shape} for {radii.size} radii from bound={bound!r}"
         )
-    b_left = np.where(x > 0, b_left, 0.0)
+    if np.any(np.isnan(values)):
+        bad_r = float(radii[np.flatnonzero(np.isnan(values))[0]])
+        raise ValueError(f"bound.cdf returned NaN at radius {bad_r!r}: bound={bound!r}")
+    b_left = np.zeros(n)
+    b_left[positive] = values[:-1]
+    b_left[~finite] = values[-1]
     below = np.arange(n, dtype=np.float64) / n  # F_n just left of x_(k) (ties: first)
     gaps = b_left - below - e
     k = int(np.argmax(gaps))
@@ -324,7 +373,7 @@ def audit_robustness(
     bad = gaps > 0
     violations = tuple(float(v) for v in np.unique(x[bad]))
     ok = not violations
-    pct = f"{100 * float(confidence):g}%"
+    pct = f"{100 * conf:g}%"
     if ok:
         message = (
             f"consistent: no radius where the measured distances claim significantly "
@@ -348,7 +397,7 @@ def audit_robustness(
         ok=ok,
         n=n,
         n_unresolved=n_unresolved,
-        confidence=float(confidence),
+        confidence=conf,
         band=e,
         worst_gap=worst_gap,
         worst_radius=worst_radius,

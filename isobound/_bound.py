@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import integrate
 from scipy import special as sc
 
+from ._frozen import restore, slot_state
 from ._gaussian import (
     LOG_SQRT_2PI,
     log_normal_partial_moments,
@@ -47,6 +48,7 @@ from ._kernel import Kernel, ScalarKernel, logsumexp1
 from ._moduli import Affine, Identity, Modulus, as_modulus
 from ._validation import (
     SUM_TOLERANCE,
+    ArgumentTypeError,
     as_class_vector,
     as_exact_counts,
     check_n_classes,
@@ -411,6 +413,40 @@ class IsoperimetricBound:
             kern.b.setflags(write=False)
             object.__setattr__(self, "_kc", kern)
         return kern
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("IsoperimetricBound is immutable")
+
+    # -- pickling, copying, value semantics -----------------------------------
+    # Pickle and copy restore the stored fields as they are (bit-exact, no
+    # recomputation), except caches built on first use (the slots named in
+    # _CACHE_SLOTS), which travel empty and are rebuilt where they are needed;
+    # equality and the hash are by value: the distinct class log-probabilities,
+    # their multiplicities and the total number of classes.
+
+    _CACHE_SLOTS = ("_kc", "_py")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = slot_state(self)
+        for name in self._CACHE_SLOTS:
+            if name in state:
+                state[name] = None
+        return (restore, (type(self), state))
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            tuple(np.asarray(self.log_probs, dtype=np.float64).tolist()),
+            tuple(np.asarray(self.counts, dtype=np.float64).tolist()),
+            self.n_classes,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IsoperimetricBound) or type(other) is not type(self):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     # -- attributes ---------------------------------------------------------
 
@@ -1074,11 +1110,21 @@ class ImageSpaceBound:
     :math:`P(r_{unc} \le \eta)` too since :math:`r_{unc} \le r_{in}`;
     ``ppf(q) = omega(latent.ppf(q + delta))`` is an **upper bound** on the
     q-quantile.  ``delta = omega.failure_prob`` is the probability that an
-    estimated modulus fails (0 for a deterministic one).  Inverses are
-    rounded down and values of omega up, so the result stays on the safe
-    side.
+    estimated modulus fails (0 for a deterministic one).
 
-    Build it with :meth:`IsoperimetricBound.through`.
+    Rounding: the modulus certifies its inverse from below and rounds its
+    values up (see :mod:`isobound`'s moduli), the latent bound rounds its
+    own results to their safe sides, and this class moves what it adds (the
+    subtraction or addition of ``delta``, the shifted quantile level, the
+    log of a shifted value) to the safe side by the error bound of that
+    step.  Out-of-domain arguments follow the package's conventions:
+    ``cdf`` of a negative radius is 0 and ``sf`` is 1 (the inverse of every
+    radius below ``omega(0)`` is 0), ``ppf``/``isf`` outside [0, 1] give
+    NaN, NaN gives NaN.
+
+    Build it with :meth:`IsoperimetricBound.through`.  Immutable; pickles,
+    copies, and compares (and hashes) by value: equal latent bounds and
+    equal moduli.
     """
 
     __slots__ = ("_latent", "_omega")
@@ -1087,12 +1133,28 @@ class ImageSpaceBound:
 
     def __init__(self, latent: IsoperimetricBound, omega: Modulus | None) -> None:
         if not isinstance(latent, IsoperimetricBound):
-            raise ValueError(f"latent must be an IsoperimetricBound, got latent={latent!r}")
+            raise ArgumentTypeError(
+                f"latent must be an IsoperimetricBound, got latent={latent!r}"
+            )
         object.__setattr__(self, "_latent", latent)
         object.__setattr__(self, "_omega", as_modulus(omega))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("ImageSpaceBound is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("ImageSpaceBound is immutable")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (restore, (type(self), slot_state(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ImageSpaceBound) or type(other) is not type(self):
+            return NotImplemented
+        return bool(self.latent == other.latent and self.omega == other.omega)
+
+    def __hash__(self) -> int:
+        return hash((self.latent, self.omega))
 
     @property
     def latent(self) -> IsoperimetricBound:
@@ -1114,16 +1176,18 @@ class ImageSpaceBound:
         return f"{self.latent!r}.through({self.omega!r})"
 
     def _eps(self, eta: ArrayLike) -> FloatArray:
-        e = np.asarray(self.omega.inverse(eta), dtype=np.float64)
-        if isinstance(self.omega, Identity):
-            return e
-        return e * (1.0 - SAFETY)
+        """The latent radius: the modulus' certified inverse (a lower bound)."""
+        return np.asarray(self.omega.inverse(eta), dtype=np.float64)
 
-    def _omega_up(self, t: FloatArray) -> FloatArray:
-        v = np.asarray(self.omega(t), dtype=np.float64)
-        if isinstance(self.omega, Identity):
-            return v
-        return v * (1.0 + SAFETY)
+    def _log_pdf_at_zero(self) -> float:
+        r""":math:`\log B'(0) = \log \sum_i c_i \varphi(b_i)`, from the public thresholds."""
+        b = np.asarray(self.latent.thresholds, dtype=np.float64)
+        logc = np.log(np.asarray(self.latent.counts, dtype=np.float64))
+        with np.errstate(invalid="ignore"):
+            terms = np.where(np.isfinite(b), -0.5 * b * b, -np.inf) + logc
+        if not np.any(np.isfinite(terms)):
+            return -math.inf
+        return float(sc.logsumexp(terms)) - LOG_SQRT_2PI
 
     def cdf(self, eta: ArrayLike) -> Any:
         r"""Lower bound :math:`\max(B(\omega^{-1}(\eta)) - \delta, 0)` on :math:`P(r \le \eta)`."""
@@ -1131,28 +1195,33 @@ class ImageSpaceBound:
         v = np.asarray(self.latent.cdf(self._eps(x)), dtype=np.float64)
         d = self.failure_prob
         if d:
+            # v - d is rounded to nearest: take off a bound on that rounding
             v = np.maximum((v - d) - 2 * _EPS * v, 0.0)
-        v = np.where(np.isnan(x), np.nan, v)
         return scalar_or_array(v, eta)
 
     def logcdf(self, eta: ArrayLike) -> Any:
-        """Log of :meth:`cdf`."""
-        if not self.failure_prob:
-            x = np.atleast_1d(np.asarray(eta, dtype=np.float64))
-            eps = np.atleast_1d(self._eps(x))
-            v = np.atleast_1d(np.asarray(self.latent.logcdf(eps), dtype=np.float64))
-            # the latent radius can underflow (a square-root modulus at eta=1e-200);
-            # there B(e) = e * pdf(0) to within e, so work with log e
-            under = (eps == 0) & (x > self.omega.at_zero) & (not self.latent._degenerate)
-            if np.any(under):
-                log_eps = np.asarray(self.omega.log_inverse(x[under]), dtype=np.float64)
-                log_pdf0 = float(self.latent._raw_logpdf(np.zeros(1))[0])
-                w = log_eps + math.log1p(-SAFETY) + log_pdf0
-                v = v.copy()
-                v[under] = w * (1.0 + _margin(np.log(np.abs(w))))
-            return scalar_or_array(v.reshape(np.shape(eta)), eta)
-        with np.errstate(divide="ignore"):
-            return scalar_or_array(np.log(np.asarray(self.cdf(eta), dtype=np.float64)), eta)
+        """Log of :meth:`cdf` (rounded down), finite where the latent radius underflows."""
+        x = np.atleast_1d(np.asarray(eta, dtype=np.float64))
+        if self.failure_prob:
+            c = np.asarray(self.cdf(x), dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lg = np.log(c)
+                lg = np.where(np.isfinite(lg), lg - 2 * _EPS * np.abs(lg), lg)
+            return scalar_or_array(lg.reshape(np.shape(eta)), eta)
+        eps = np.atleast_1d(self._eps(x))
+        v = np.atleast_1d(np.asarray(self.latent.logcdf(eps), dtype=np.float64))
+        # the latent radius can underflow (a square-root modulus at eta=1e-200);
+        # there B(e) >= e * B'(0) * (1 - max|b| e - e^2/2), so work with log e
+        under = (eps == 0) & (x > self.omega.at_zero)
+        if np.any(under):
+            log_eps = np.asarray(self.omega.log_inverse(x[under]), dtype=np.float64)
+            w = log_eps + self._log_pdf_at_zero()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                margin = SAFETY + 4.0 * _EPS * np.log(np.abs(w))
+                w = np.where(np.isfinite(w), w * (1.0 + margin) - 1e-300, w)
+            v = v.copy()
+            v[under] = np.maximum(v[under], w)
+        return scalar_or_array(v.reshape(np.shape(eta)), eta)
 
     def sf(self, eta: ArrayLike) -> Any:
         r"""Upper bound :math:`\min(1 - B(\omega^{-1}(\eta)) + \delta, 1)` on :math:`P(r > \eta)`."""
@@ -1161,40 +1230,92 @@ class ImageSpaceBound:
         d = self.failure_prob
         if d:
             v = np.minimum(v + d + 2 * _EPS * (v + d), 1.0)
-        v = np.where(np.isnan(x), np.nan, v)
         return scalar_or_array(v, eta)
 
     def logsf(self, eta: ArrayLike) -> Any:
-        """Log of :meth:`sf`, finite deep into the tail (when ``delta == 0``)."""
+        r"""Log of :meth:`sf` (rounded up), finite deep into the tail when ``delta == 0``.
+
+        With ``delta > 0`` it is :math:`\log(e^{\text{latent logsf}} + \delta)`,
+        raised by a bound on the absolute error of that sum of logs.
+        """
         x = np.asarray(eta, dtype=np.float64)
         v = np.asarray(self.latent.logsf(self._eps(x)), dtype=np.float64)
         d = self.failure_prob
         if d:
-            v = np.minimum(np.logaddexp(v, math.log(d)) * (1.0 - SAFETY), 0.0)
+            ld = math.log(d)
+            with np.errstate(invalid="ignore"):
+                lse = np.logaddexp(v, ld)
+                err = 4.0 * _EPS * (np.abs(v) + abs(ld)) + SAFETY * np.abs(lse)
+                v = np.minimum(lse + err, 0.0)
         return scalar_or_array(v, eta)
 
     def ppf(self, q: ArrayLike) -> Any:
         r"""Upper bound :math:`\omega(\text{latent.ppf}(q + \delta))` on the q-quantile of r."""
         x = np.asarray(q, dtype=np.float64)
         d = self.failure_prob
-        shifted = x + d
+        shifted = x
         if d:
-            shifted = np.where((x >= 0) & (x <= 1), np.minimum(shifted * (1 + 2 * _EPS), 1.0), x)
+            # q + d is rounded to nearest: step the level up past that rounding
+            shifted = np.where((x >= 0) & (x <= 1), np.minimum((x + d) * (1 + 2 * _EPS), 1.0), x)
         t = np.asarray(self.latent.ppf(shifted), dtype=np.float64)
-        out = self._omega_up(t)
-        return scalar_or_array(out, q)
+        return scalar_or_array(np.asarray(self.omega(t), dtype=np.float64), q)
 
     def isf(self, p: ArrayLike) -> Any:
         r"""Upper bound :math:`\omega(\text{latent.isf}(p - \delta))`; ``inf`` when ``p <= delta``."""
         x = np.asarray(p, dtype=np.float64)
         d = self.failure_prob
-        shifted = x - d
+        shifted = x
         if d:
             shifted = np.where(
-                (x >= 0) & (x <= 1), np.maximum(shifted * (1 - 2 * _EPS), 0.0), np.nan
+                (x >= 0) & (x <= 1), np.maximum((x - d) * (1 - 2 * _EPS), 0.0), np.nan
             )
         t = np.asarray(self.latent.isf(shifted), dtype=np.float64)
-        return scalar_or_array(self._omega_up(t), p)
+        return scalar_or_array(np.asarray(self.omega(t), dtype=np.float64), p)
+
+    # scipy's newer distribution interface (scipy.stats.ContinuousDistribution)
+
+    def ccdf(self, eta: ArrayLike) -> Any:
+        """Alias of :meth:`sf` (scipy's newer name): an upper bound on ``P(r > eta)``."""
+        return self.sf(eta)
+
+    def logccdf(self, eta: ArrayLike) -> Any:
+        """Alias of :meth:`logsf` (rounded up)."""
+        return self.logsf(eta)
+
+    def icdf(self, q: ArrayLike) -> Any:
+        """Alias of :meth:`ppf`: an upper bound on the ``q``-quantile of r."""
+        return self.ppf(q)
+
+    def iccdf(self, p: ArrayLike) -> Any:
+        """Alias of :meth:`isf`: an upper bound on the radius exceeded with probability ``p``."""
+        return self.isf(p)
+
+    def interval(self, confidence: ArrayLike) -> tuple[Any, Any]:
+        r"""``(ppf((1 - c)/2), ppf((1 + c)/2))``, as scipy's ``interval``.
+
+        Both ends are **upper bounds** on the corresponding quantiles of
+        robustness (each level is stepped up past its rounding first); this
+        is not a confidence interval, and the lower end is not a lower bound
+        on anything.  NaN for ``confidence`` outside [0, 1].
+
+        Examples
+        --------
+        >>> from isobound import IsoperimetricBound, Lipschitz
+        >>> lo, hi = IsoperimetricBound.equiprobable(10).through(Lipschitz(2.0)).interval(0.5)
+        >>> bool(0 < lo < hi)
+        True
+        """
+        c = np.asarray(confidence, dtype=np.float64)
+        ok = (c >= 0) & (c <= 1)
+        with np.errstate(invalid="ignore"):
+            lo = np.nextafter((1.0 - c) / 2.0, np.inf)
+            hi = np.minimum(np.nextafter((1.0 + c) / 2.0, np.inf), 1.0)
+        lo = np.where(ok, lo, np.nan)
+        hi = np.where(ok, hi, np.nan)
+        return (
+            scalar_or_array(np.asarray(self.ppf(lo), dtype=np.float64), confidence),
+            scalar_or_array(np.asarray(self.ppf(hi), dtype=np.float64), confidence),
+        )
 
     def median(self) -> float:
         """Upper bound on the median of r, ``ppf(0.5)``."""
@@ -1211,6 +1332,9 @@ class ImageSpaceBound:
         there is needed, and :math:`\delta \cdot \text{diameter}` is added.
         Add Theorem 4's Wasserstein :math:`\delta` yourself for the
         approximate-generator setting (:func:`isobound.theorem4` does).
+        For a modulus that is neither affine nor the identity the integral
+        :math:`\int \omega(t)\,B'(t)\,dt` is computed by adaptive
+        quadrature and its error estimate is added.
 
         Raises
         ------
@@ -1228,26 +1352,28 @@ class ImageSpaceBound:
             extra = d * check_positive("diameter", diameter, allow_inf=True)
         omega = self.omega
         latent = self.latent
-        if latent._degenerate:
-            return math.inf
         if isinstance(omega, Affine):
-            value = omega.slope * latent.mean() + omega.intercept
+            # E[s R* + b] = s E R* + b, the latent mean rounded up: two roundings
+            value = (omega.slope * float(latent.mean()) + omega.intercept) * (1.0 + 4 * _EPS)
         elif isinstance(omega, Identity):
-            value = latent.mean()
+            value = float(latent.mean())
         else:
             value = self._mean_by_quadrature()
-        return (value * (1.0 + SAFETY) + extra) * (1.0 + 2 * _EPS)
+        if extra:
+            # d * diameter and the sum: two roundings
+            value = (value + extra) * (1.0 + 4 * _EPS)
+        return value
 
     def _mean_by_quadrature(self) -> float:
         latent = self.latent
         omega = self.omega
         top = float(latent.isf(1e-300))
-        if not np.isfinite(omega(top)):
+        if not (math.isfinite(top) and np.isfinite(omega(top))):
             return math.inf
-        b = latent.thresholds
+        b = np.asarray(latent.thresholds, dtype=np.float64)
         knots = np.unique(np.clip(np.concatenate([b, b - 8, b + 8, [top]]), 0.0, top))
         knots = knots[(knots > 0) & (knots < top)]
-        logc = np.log(latent.counts)
+        logc = np.log(np.asarray(latent.counts, dtype=np.float64))
 
         def integrand(s: float) -> float:
             # t = s^2 smooths moduli like t^alpha at 0 (dt = 2 s ds)
@@ -1255,9 +1381,10 @@ class ImageSpaceBound:
             dens = math.exp(float(sc.logsumexp(logc - 0.5 * (b - t) ** 2)) - LOG_SQRT_2PI)
             return float(omega(t)) * dens * 2.0 * s
 
-        kinks = getattr(omega, "radii", None)
-        if kinks is not None:
-            knots = np.unique(np.concatenate([knots, np.asarray(kinks)[(kinks > 0) & (kinks < top)]]))
+        # where omega jumps or kinks (a step modulus, also inside a composition):
+        # quadrature error estimates cannot be trusted across an unannounced jump
+        kinks = omega._breakpoints()
+        knots = np.unique(np.concatenate([knots, kinks[(kinks > 0) & (kinks < top)]]))
         with warnings.catch_warnings():
             warnings.simplefilter("error", integrate.IntegrationWarning)
             try:
@@ -1274,5 +1401,6 @@ class ImageSpaceBound:
                     limit=2000, epsabs=0.0, epsrel=1e-10,
                 )
                 err *= 10.0
-        # the tail beyond `top` carries probability below 1e-300
-        return float(value + abs(err))
+        # the tail beyond `top` carries probability below 1e-300; the integrand
+        # uses omega rounded up, and the quadrature error estimate is added
+        return float(value + abs(err)) * (1.0 + 2 * _EPS)

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "ArgumentTypeError",
     "as_class_vector",
     "as_counts",
     "as_exact_counts",
@@ -39,11 +40,22 @@ def short_repr(value: Any, limit: int = 80) -> str:
     return text
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a string where a number is needed, ...).
+
+    A ``TypeError``, as Python's conventions ask; also a ``ValueError``, so
+    that code written when every bad argument raised ``ValueError`` keeps
+    catching it (numpy's ``AxisError`` subclasses two built-ins the same way).
+    """
+
+
 def _as_float(name: str, value: Any) -> float:
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ArgumentTypeError(f"{name} must be a real number, got {name}={value!r}")
     try:
         result = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {name}={value!r}") from None
+        raise ArgumentTypeError(f"{name} must be a real number, got {name}={value!r}") from None
     return result
 
 

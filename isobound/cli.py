@@ -842,7 +842,7 @@ def _means(args: argparse.Namespace, latent: Any, omega: Any, image: Any) -> dic
         if args.classes < 5:
             notes.append("the paper's closed form of Theorem 4 needs K >= 5")
         elif thm4 is not None:
-            closed = float(ib.theorem4_equiprobable(args.classes, omega, w))
+            closed = float(ib.theorem4_equiprobable(args.classes, omega=omega, delta=w))
     return {
         "latent_exact": _num(latent_mean),
         "image_exact": None if image_mean is None else _num(image_mean),

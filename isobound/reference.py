@@ -74,6 +74,8 @@ __all__ = [
     "theorem4_equiprobable_closed",
     "thresholds",
     "var",
+    "transfer_bound",
+    "ExactModulus",
 ]
 
 MpFunction = Callable[[Any], Any]
@@ -1014,3 +1016,148 @@ def var(
         m1 = mean(class_probs, counts, log_probs=log_probs, dps=dps + 30)
         v = m2 - m1 * m1
     return _finish(v, dps)
+
+
+# --- the premise-free transfer bound and exact moduli ----------------------------
+
+
+def transfer_bound(
+    eta: Any,
+    class_probs: Sequence[Any] | None,
+    delta: Any,
+    counts: Sequence[Any] | None = None,
+    *,
+    log_probs: Sequence[Any] | None = None,
+    omega_inverse: MpFunction | None = None,
+    failure_prob: Any = 0,
+    dps: int = 50,
+) -> Any:
+    r"""Twin of :func:`isobound.transfer_bound`, straight from its definition.
+
+    .. math::
+
+        \max\Bigl(0,\ 1 - \delta - \delta_\omega - \sum_i c_i
+        \min\bigl(p_i, \bar\Phi(\Phi^{-1}(1 - p_i - \delta) + \varepsilon)\bigr)\Bigr),
+
+    a class with :math:`1 - p_i - \delta \le 0` contributing :math:`p_i`;
+    :math:`1 - p_i` is formed as the mass of the other classes.
+
+    Examples
+    --------
+    >>> import mpmath
+    >>> print(mpmath.nstr(transfer_bound(1.0, [0.5, 0.3, 0.2], 0), 12))
+    0.744875113559
+    >>> print(mpmath.nstr(cdf(1.0, [0.5, 0.3, 0.2]), 12))
+    0.744875113559
+    """
+    with mpmath.workdps(_work_dps(dps)):
+        d = _to_mpf("delta", delta)
+        if not 0 <= d <= 1:
+            raise ValueError(f"delta must lie in [0, 1], got delta={delta!r}")
+        fp = _to_mpf("failure_prob", failure_prob)
+        if not 0 <= fp < 1:
+            raise ValueError(f"failure_prob must lie in [0, 1), got failure_prob={failure_prob!r}")
+        e = _latent(eta, omega_inverse)
+        k = _classes(class_probs, counts, log_probs)
+        if e < 0:
+            e = mpmath.mpf(0)
+        p = [mpmath.exp(li) for li in k.logp]
+        total = mpmath.mpf(0)
+        for i, (ci, pi) in enumerate(zip(k.c, p, strict=True)):
+            rest = mpmath.fsum(cj * pj for j, (cj, pj) in enumerate(zip(k.c, p, strict=True)) if j != i)
+            rest += (ci - 1) * pi
+            s = rest - d
+            if s <= 0:
+                term = pi
+            else:
+                a = _ndtri_log_raw(mpmath.log(s))
+                term = min(pi, mpmath.ncdf(-a - e))
+            total += ci * term
+        v = max(1 - d - fp - total, mpmath.mpf(0))
+    return _finish(v, dps)
+
+
+class ExactModulus:
+    """The exact (real-arithmetic) modulus described by an isobound Modulus' parameters.
+
+    ``value(t)`` and ``inverse(eta)`` take and return mpf values; the
+    inverse is the generalised inverse ``sup{t >= 0 : omega(t) <= eta}``
+    (0 below ``omega(0)``).  A UniformPrior uses the exact constant
+    ``sqrt(2/pi)``, not its float.  For tests of the float moduli' rounding.
+    """
+
+    def __init__(self, omega: Any) -> None:
+        from . import _moduli as m
+
+        self.kind = type(omega).__name__
+        self._omega = omega
+        if isinstance(omega, m.UniformPrior):
+            self._outer: ExactModulus | None = ExactModulus(omega.outer)
+            self._inner: ExactModulus | None = None
+        elif isinstance(omega, m.Composition):
+            self._outer = ExactModulus(omega.outer)
+            self._inner = ExactModulus(omega.inner)
+        elif not isinstance(omega, (m.Identity, m.Affine, m.Holder, m.PiecewiseLinear)):
+            raise ValueError(f"unknown modulus omega={omega!r}")
+
+    def value(self, t: Any) -> Any:
+        from . import _moduli as m
+
+        o = self._omega
+        t = mpmath.mpf(t)
+        if isinstance(o, m.UniformPrior):
+            assert self._outer is not None
+            return self._outer.value(mpmath.sqrt(2 / mpmath.pi) * t)
+        if isinstance(o, m.Composition):
+            assert self._outer is not None and self._inner is not None
+            return self._outer.value(self._inner.value(t))
+        if isinstance(o, m.Identity):
+            return t
+        if isinstance(o, m.Affine):
+            return mpmath.mpf(o.slope) * t + mpmath.mpf(o.intercept)
+        if isinstance(o, m.Holder):
+            return mpmath.mpf(o.constant) * t ** mpmath.mpf(o.exponent)
+        r = [mpmath.mpf(float(x)) for x in o.radii]
+        v = [mpmath.mpf(float(x)) for x in o.values]
+        if t > r[-1]:
+            if not o.extrapolate:
+                return mpmath.inf
+            return v[-1] + (v[-1] - v[-2]) / (r[-1] - r[-2]) * (t - r[-1])
+        if t <= r[0]:
+            return v[0]
+        k = next(i for i in range(1, len(r)) if t <= r[i])
+        if o.interpolation == "step":
+            return v[k]
+        return v[k - 1] + (v[k] - v[k - 1]) * (t - r[k - 1]) / (r[k] - r[k - 1])
+
+    def inverse(self, eta: Any) -> Any:
+        from . import _moduli as m
+
+        o = self._omega
+        eta = mpmath.mpf(eta)
+        if eta < self.value(0):
+            return mpmath.mpf(0)
+        if isinstance(o, m.UniformPrior):
+            assert self._outer is not None
+            return self._outer.inverse(eta) / mpmath.sqrt(2 / mpmath.pi)
+        if isinstance(o, m.Composition):
+            assert self._outer is not None and self._inner is not None
+            return self._inner.inverse(self._outer.inverse(eta))
+        if isinstance(o, m.Identity):
+            return eta
+        if isinstance(o, m.Affine):
+            return (eta - mpmath.mpf(o.intercept)) / mpmath.mpf(o.slope)
+        if isinstance(o, m.Holder):
+            return (eta / mpmath.mpf(o.constant)) ** (1 / mpmath.mpf(o.exponent))
+        r = [mpmath.mpf(float(x)) for x in o.radii]
+        v = [mpmath.mpf(float(x)) for x in o.values]
+        k = max(i for i in range(len(v)) if v[i] <= eta)
+        if k == len(v) - 1:
+            if not o.extrapolate:
+                return r[-1]
+            slope = (v[-1] - v[-2]) / (r[-1] - r[-2])
+            return mpmath.inf if slope == 0 else r[-1] + (eta - v[-1]) / slope
+        if o.interpolation == "step":
+            return r[k]
+        return r[k] + (eta - v[k]) * (r[k + 1] - r[k]) / (v[k + 1] - v[k])
+

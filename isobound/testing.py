@@ -9,7 +9,7 @@ below ``1e-300``, radii spanning many magnitudes, moduli with a jump at 0).
 ``hypothesis`` is only a test dependency: it is imported when a strategy is
 first built, never by ``import isobound``.
 
-**Tightness oracles** (Remark 4 of the paper, DESIGN.md section 5).  For a
+**Tightness oracles** (Remark 4 of the paper).  For a
 classifier that is *linear in the latent space* the latent robustness of
 every point is known in closed form, so the theory can be checked by Monte
 Carlo without any attack:
@@ -64,7 +64,7 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 
 #: The kinds of moduli :func:`moduli` can draw.
-MODULUS_KINDS = ("lipschitz", "affine", "holder", "piecewise", "uniform_prior")
+MODULUS_KINDS = ("lipschitz", "affine", "holder", "piecewise", "uniform_prior", "composition")
 
 
 def _strategies() -> Any:
@@ -278,9 +278,12 @@ def moduli(
     :class:`~isobound.Affine` (slope in ``[1e-3, 1e3]``, intercept
     :math:`\omega(0)` in ``[0, 10]``: the no-guarantee zone below it is
     exercised), :class:`~isobound.Holder` (exponent in ``[0.05, 2]``),
-    :class:`~isobound.PiecewiseLinear` (2 to 8 measured pairs from radius 0,
-    values not necessarily monotone, so the running maximum is exercised)
-    and :class:`~isobound.UniformPrior` around a Lipschitz modulus.
+    :class:`~isobound.PiecewiseLinear` (2 to 8 measured pairs, the first at
+    radius 0 or beyond it, values not necessarily monotone so the running
+    maximum is exercised, linear or step interpolation, extrapolated or
+    not), :class:`~isobound.UniformPrior` around any of those, and
+    :class:`~isobound.Composition` of two of them (the jumps of a step part
+    inside a composition are where generalised inverses go wrong).
 
     Parameters
     ----------
@@ -288,11 +291,12 @@ def moduli(
         Subset of :data:`MODULUS_KINDS`.
     max_failure_prob : float, optional
         Draw ``failure_prob`` in ``[0, max_failure_prob]`` (default: always 0),
-        ``max_failure_prob`` in ``[0, 1)``.
+        ``max_failure_prob`` in ``[0, 1)``; the two parts of a composition
+        draw half each, so their sum stays in range.
     concave : bool, optional
-        Only concave moduli (as Theorem 4's closed form needs): Hölder
-        exponents ``<= 1`` and piecewise-linear moduli replaced by their
-        concave majorant, extrapolated.
+        Only moduli concave on ``[0, inf)`` (as Theorem 4's closed form
+        needs): Hölder exponents ``<= 1``, piecewise moduli extrapolated and
+        replaced by their concave majorant, compositions of concave parts.
 
     Returns
     -------
@@ -325,49 +329,67 @@ def moduli(
             f"max_failure_prob must be in [0, 1), got max_failure_prob={max_failure_prob!r}"
         )
     st = _strategies()
-    if mfp > 0:
-        fail = st.floats(min_value=0.0, max_value=mfp, allow_nan=False)
-    else:
-        fail = st.just(0.0)
+
+    def failure(top: float) -> Any:
+        if top > 0:
+            return st.floats(min_value=0.0, max_value=top, allow_nan=False)
+        return st.just(0.0)
+
     scale = st.floats(min_value=-3.0, max_value=3.0, allow_nan=False).map(lambda e: 10.0**e)
     intercept = st.floats(min_value=0.0, max_value=10.0, allow_nan=False)
     exponent = st.floats(min_value=0.05, max_value=1.0 if concave else 2.0, allow_nan=False)
 
-    def piecewise(steps: list[tuple[float, float]], v0: float, delta: float) -> isobound.Modulus:
-        radii_ = np.concatenate([[0.0], np.cumsum([s for s, _ in steps])])
+    def piecewise(
+        steps: list[tuple[float, float]],
+        start: float,
+        v0: float,
+        interpolation: str,
+        extrapolate: bool,
+        delta: float,
+    ) -> isobound.Modulus:
+        radii_ = np.concatenate([[start], start + np.cumsum([s for s, _ in steps])])
         values = np.concatenate([[v0], [v for _, v in steps]])
-        omega = isobound.PiecewiseLinear(radii_, values, failure_prob=delta)
         if concave:
-            maj = omega.concave_majorant()
-            return isobound.PiecewiseLinear(
-                maj.radii, maj.values, extrapolate=True, failure_prob=delta
+            omega = isobound.PiecewiseLinear(
+                radii_, values, interpolation=interpolation, extrapolate=True, failure_prob=delta
             )
-        return omega
+            return omega.concave_majorant()
+        return isobound.PiecewiseLinear(
+            radii_, values, interpolation=interpolation, extrapolate=extrapolate, failure_prob=delta
+        )
 
     step = st.tuples(
         st.floats(min_value=1e-3, max_value=10.0, allow_nan=False),
         st.floats(min_value=0.0, max_value=100.0, allow_nan=False),
     )
-    options = {
-        "lipschitz": st.builds(lambda L, d: isobound.Lipschitz(L, failure_prob=d), scale, fail),
-        "affine": st.builds(
-            lambda s, b, d: isobound.Affine(s, b, failure_prob=d), scale, intercept, fail
-        ),
-        "holder": st.builds(
-            lambda c, a, d: isobound.Holder(c, a, failure_prob=d), scale, exponent, fail
-        ),
-        "piecewise": st.builds(
-            piecewise,
-            st.lists(step, min_size=1, max_size=7),
-            st.floats(min_value=0.0, max_value=1.0, allow_nan=False),
-            fail,
-        ),
-        "uniform_prior": st.builds(
-            lambda L, d: isobound.UniformPrior(isobound.Lipschitz(L, failure_prob=d)),
-            scale,
-            fail,
-        ),
-    }
+
+    def base_options(delta_top: float) -> dict[str, Any]:
+        fail = failure(delta_top)
+        return {
+            "lipschitz": st.builds(lambda L, d: isobound.Lipschitz(L, failure_prob=d), scale, fail),
+            "affine": st.builds(
+                lambda s, b, d: isobound.Affine(s, b, failure_prob=d), scale, intercept, fail
+            ),
+            "holder": st.builds(
+                lambda c, a, d: isobound.Holder(c, a, failure_prob=d), scale, exponent, fail
+            ),
+            "piecewise": st.builds(
+                piecewise,
+                st.lists(step, min_size=1, max_size=7),
+                st.one_of(st.just(0.0), st.floats(min_value=1e-3, max_value=2.0)),
+                st.floats(min_value=0.0, max_value=1.0, allow_nan=False),
+                st.sampled_from(["linear", "step"]),
+                st.booleans(),
+                fail,
+            ),
+        }
+
+    base = base_options(mfp)
+    half = base_options(0.5 * mfp)
+    any_half = st.one_of(list(half.values()))
+    options = dict(base)
+    options["uniform_prior"] = st.one_of(list(base.values())).map(isobound.UniformPrior)
+    options["composition"] = st.builds(isobound.Composition, any_half, any_half)
     return cast("SearchStrategy[isobound.Modulus]", st.one_of([options[k] for k in kinds]))
 
 

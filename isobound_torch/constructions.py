@@ -13,9 +13,10 @@ probability at most :math:`\delta` (and every class of ``f`` has
 probability at most :math:`1/2 - \delta`), then one perturbation of norm at
 most :math:`\eta` fools both with probability at least
 :math:`1 - \sqrt{\pi/2}\,e^{-\omega^{-1}(\eta)^2/2} - 2\delta`.
-:func:`transfer_measurement` measures the fraction of samples on which a
-single perturbation (DeepFool's on ``f``, on ``h``, or on their average
-logits) fools both, next to that bound.
+:func:`isobound.transfer_bound` gives a bound of the same kind that needs
+no premise on the class sizes.  :func:`transfer_measurement` measures the
+fraction of samples on which a single perturbation (DeepFool's on ``f``, on
+``h``, or on their average logits) fools both, next to both bounds.
 """
 
 from __future__ import annotations
@@ -32,18 +33,34 @@ from torch import nn
 import isobound
 
 from .attacks import DeepFool
-from .measure import class_proportions, in_distribution_robustness, unconstrained_robustness
+from .measure import (
+    class_proportions,
+    in_distribution_robustness,
+    unconstrained_robustness,
+)
 
 __all__ = [
     "ProjectionClassifier",
-    "project_to_latent",
     "Theorem2Check",
-    "theorem2_check",
     "TransferResult",
+    "project_to_latent",
+    "theorem2_check",
     "transfer_measurement",
 ]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _restart_latents(restarts: int, latent_dim: int, seed: int, dtype: torch.dtype) -> torch.Tensor:
+    """The fixed starting latents: ``z = 0``, then ``restarts - 1`` Gaussian draws from ``seed``.
+
+    They do not depend on the batch: every input starts from the same set.
+    """
+    starts = torch.zeros(restarts, latent_dim, dtype=dtype)
+    if restarts > 1:
+        rng = torch.Generator().manual_seed(seed)
+        starts[1:] = torch.randn(restarts - 1, latent_dim, generator=rng, dtype=dtype)
+    return starts
 
 
 def project_to_latent(
@@ -60,22 +77,26 @@ def project_to_latent(
 
     Returns the best latent per row and its residual :math:`\|g(z^*) - x\|`.
     The problem is non-convex: the result is a local minimum, the best of
-    the restarts (the first start is ``z = 0``, the others Gaussian).
+    the restarts.  Every row starts from the same fixed set of latents
+    (``z = 0``, then Gaussian draws from ``seed``, shared by all rows) and
+    is optimised independently (Adam acts elementwise, and the gradient of
+    the summed loss with respect to a row depends on that row alone), so
+    the result for a row is a function of that row: it does not change with
+    the batch size or the row's position, up to the floating-point
+    differences a generator's batched kernels may have between batch sizes.
     """
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got latent_dim={latent_dim!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be a positive integer, got restarts={restarts!r}")
+    for name, value in (("latent_dim", latent_dim), ("restarts", restarts), ("steps", steps)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be a positive integer, got {name}={value!r}")
+        if value < (0 if name == "steps" else 1):
+            raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
     x = x.detach()
     n = x.shape[0]
-    rng = torch.Generator().manual_seed(seed)
+    starts = _restart_latents(restarts, latent_dim, seed, x.dtype).to(x.device)
     best_z = torch.zeros(n, latent_dim, dtype=x.dtype, device=x.device)
     best_r = torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
     for k in range(restarts):
-        z0 = torch.zeros(n, latent_dim, dtype=x.dtype)
-        if k > 0:
-            z0 = torch.randn(n, latent_dim, generator=rng, dtype=x.dtype)
-        z = z0.to(x.device).requires_grad_(True)
+        z = starts[k].expand(n, latent_dim).clone().requires_grad_(True)
         opt = torch.optim.Adam([z], lr=lr)
         for _ in range(steps):
             with torch.enable_grad():
@@ -100,6 +121,10 @@ class ProjectionClassifier(nn.Module):
     DeepFool can search for flips; every flip it reports is verified by a
     forward pass through the real projection, so measured distances are
     valid upper estimates of :math:`r_{unc}(\tilde f)`.
+
+    :math:`\tilde f(x)` is a function of ``x``: the projection starts every
+    input from the same fixed latents and optimises each row on its own,
+    so evaluating ``x`` alone or inside any batch gives the same label.
 
     Parameters
     ----------
@@ -202,7 +227,12 @@ def theorem2_check(
 
 @dataclass(frozen=True)
 class TransferResult:
-    """Measured transferability next to Theorem 3's bound.
+    """Measured transferability next to Theorem 3's bound and the premise-free one.
+
+    Both bounds are evaluated at the *measured* disagreement and class
+    proportions (plug-in values from the samples, not confidence bounds),
+    and at the modulus passed in: they are estimates of the bounds, not
+    proven numbers.
 
     Attributes
     ----------
@@ -213,18 +243,30 @@ class TransferResult:
         (among the candidates tried) changes both decisions: a lower
         estimate of the probability in Eq. (6).
     bound : ndarray
-        Eq. (6) at ``delta = disagreement`` (clipped at 0).
+        Eq. (6) (:func:`isobound.theorem3`) at ``delta = disagreement``,
+        clipped at 0; NaN where its premise does not hold.
+    premise_free_bound : ndarray
+        :func:`isobound.transfer_bound` at the measured proportions and
+        disagreement: valid whether or not the premise holds.
     disagreement : float
         Measured ``P(f(g(z)) != h(g(z)))``.
+    class_proportions : ndarray
+        Measured proportions of f's classes on ``g(z)``.
     condition_holds : bool
-        Whether ``max_i P(C_i(f)) + delta <= 1/2`` (Theorem 3's assumption).
+        Whether Theorem 3's premise ``max_i P(C_i(f)) + delta <= 1/2``
+        holds for the measured proportions and disagreement.
+    omega : isobound.Modulus
+        The modulus both bounds used.
     """
 
     etas: np.ndarray
     fooled_both: np.ndarray
     bound: np.ndarray
+    premise_free_bound: np.ndarray
     disagreement: float
+    class_proportions: np.ndarray
     condition_holds: bool
+    omega: isobound.Modulus
 
 
 class _AverageLogits(nn.Module):
@@ -244,8 +286,8 @@ def transfer_measurement(
     z: torch.Tensor,
     etas: Sequence[float] | np.ndarray,
     *,
+    omega: isobound.Modulus,
     attack: DeepFool | None = None,
-    omega: isobound.Modulus | None = None,
 ) -> TransferResult:
     r"""Fraction of samples where one perturbation of norm <= eta fools both f and h.
 
@@ -253,11 +295,38 @@ def transfer_measurement(
     the sum of their log-probabilities; each candidate is also scaled up to
     norm ``eta`` along its direction (a longer step beyond the boundary).  A
     candidate counts when both predictions change, checked by forward
-    passes.  Eq. (6) is evaluated with ``delta`` = the measured
-    disagreement of ``f`` and ``h`` on ``g(z)`` and the modulus ``omega``
-    (identity by default, i.e. image norms compared with latent radii, which
-    is only right for an isometric generator: pass the generator's modulus).
+    passes.
+
+    Next to the measurement: Eq. (6) where its premise holds for the
+    measured proportions, and :func:`isobound.transfer_bound`, which needs
+    no premise, both at ``delta`` = the measured disagreement of ``f`` and
+    ``h`` on ``g(z)`` and at the generator's modulus ``omega``.
+
+    Parameters
+    ----------
+    f, h : callable
+        The two classifiers (logits).
+    generator : callable
+        g, latents to images.
+    z : Tensor
+        Latents, shape ``(n, d)``.
+    etas : sequence of float
+        Image-space perturbation norms.
+    omega : isobound.Modulus, keyword-only, required
+        The generator's modulus of continuity: a known constant
+        (``isobound.Lipschitz(L)``), a measured one
+        (``isobound_torch.estimate_modulus``), or ``isobound.Identity()``
+        for an isometric generator.  There is no default: comparing image
+        norms with latent radii is only right for an isometry, and for
+        ``g(z) = 5 z`` it would claim a bound twice the truth.
+    attack : DeepFool, optional
     """
+    if not isinstance(omega, isobound.Modulus):
+        raise TypeError(
+            "omega must be an isobound Modulus (the generator's modulus: Lipschitz(L), the "
+            "result of estimate_modulus, or Identity() for an isometric generator), "
+            f"got omega={omega!r}"
+        )
     atk = attack if attack is not None else DeepFool()
     eta_arr = np.asarray(etas, dtype=np.float64)
     if eta_arr.ndim != 1 or eta_arr.size == 0 or np.any(~np.isfinite(eta_arr)) or np.any(eta_arr < 0):
@@ -268,7 +337,7 @@ def transfer_measurement(
         lh = h(x).argmax(1)
     k = int(f(x[:1]).shape[1])
     disagreement = float((lf != lh).double().mean())
-    props = class_proportions(lf, k)
+    props = np.asarray(class_proportions(lf, k), dtype=np.float64)
     condition = bool(props.max() + disagreement <= 0.5)
     directions = [atk(model, x).perturbation for model in (f, h, _AverageLogits(f, h))]
     fooled = np.zeros(eta_arr.size)
@@ -283,11 +352,21 @@ def transfer_measurement(
                     both = (f(xa).argmax(1) != lf) & (h(xa).argmax(1) != lh)
                     ok |= both & (cn <= eta * (1 + 1e-6))
             fooled[j] = float(ok.double().mean())
-    bound = np.asarray(isobound.theorem3(eta_arr, min(disagreement, 1.0), omega), dtype=np.float64)
+    d = min(disagreement, 1.0)
+    if condition:
+        eq6 = np.asarray(isobound.theorem3(eta_arr, d, omega=omega), dtype=np.float64)
+    else:
+        eq6 = np.full(eta_arr.shape, np.nan)
+    free = np.asarray(
+        isobound.transfer_bound(eta_arr, props, d, omega=omega), dtype=np.float64
+    )
     return TransferResult(
         etas=eta_arr,
         fooled_both=fooled,
-        bound=bound,
+        bound=eq6,
+        premise_free_bound=free,
         disagreement=disagreement,
+        class_proportions=props,
         condition_holds=condition,
+        omega=omega,
     )

@@ -580,7 +580,7 @@ def _theorem_sweep() -> list[Point]:
                 out.append(
                     Point(
                         f"theorem1({e}, {c}, {o})",
-                        lambda e=e, probs=probs, m=m: ib.theorem1(e, probs, m()),
+                        lambda e=e, probs=probs, m=m: ib.theorem1(e, probs, omega=m()),
                         lambda e=e, c=c, o=o: _ref("cdf", e, c, o),
                         "lower",
                     )
@@ -589,7 +589,7 @@ def _theorem_sweep() -> list[Point]:
             out.append(
                 Point(
                     f"theorem1_balanced({e}, {o})",
-                    lambda e=e, m=m: ib.theorem1_balanced(e, m()),
+                    lambda e=e, m=m: ib.theorem1_balanced(e, omega=m()),
                     lambda e=e, o=o: _ref("theorem1_balanced", e, None, o),
                     "lower",
                 )
@@ -598,7 +598,7 @@ def _theorem_sweep() -> list[Point]:
                 out.append(
                     Point(
                         f"theorem3({e}, {d}, {o})",
-                        lambda e=e, d=d, m=m: ib.theorem3(e, d, m()),
+                        lambda e=e, d=d, m=m: ib.theorem3(e, d, omega=m()),
                         lambda e=e, d=d, o=o: _ref("theorem3", e, None, o, d),
                         "lower",
                     )
@@ -607,7 +607,7 @@ def _theorem_sweep() -> list[Point]:
                 out.append(
                     Point(
                         f"theorem1_equiprobable({e}, {k}, {o})",
-                        lambda e=e, k=k, m=m: ib.theorem1_equiprobable(e, k, m()),
+                        lambda e=e, k=k, m=m: ib.theorem1_equiprobable(e, k, omega=m()),
                         lambda e=e, k=k, o=o: _ref("theorem1_equiprobable", e, None, o, k),
                         "lower",
                     )
@@ -623,7 +623,7 @@ def _theorem_sweep() -> list[Point]:
                 out.append(
                     Point(
                         f"theorem4({c}, {o}, {d})",
-                        lambda probs=probs, d=d, m=m: ib.theorem4(probs, m(), d),
+                        lambda probs=probs, d=d, m=m: ib.theorem4(probs, omega=m(), delta=d),
                         lambda c=c, d=d, o=o: _ref("theorem4", None, c, o, d),
                         "upper",
                     )
@@ -632,7 +632,7 @@ def _theorem_sweep() -> list[Point]:
                 out.append(
                     Point(
                         f"theorem4_equiprobable({k}, {o}, {d})",
-                        lambda k=k, d=d, m=m: ib.theorem4_equiprobable(k, m(), d),
+                        lambda k=k, d=d, m=m: ib.theorem4_equiprobable(k, omega=m(), delta=d),
                         lambda k=k, d=d, o=o: _ref("theorem4_equiprobable", k, None, o, d),
                         "upper",
                     )

@@ -49,20 +49,56 @@ def test_negative_distance_rejected() -> None:
         audit_robustness([0.1, -0.5, 2.0], ExpBound())
 
 
-def test_non_numeric_distances_rejected() -> None:
-    with pytest.raises(ValueError, match="distances"):
-        audit_robustness(["a", "b"], ExpBound())
+@pytest.mark.parametrize("bad", [["a", "b"], "1.0", [[1.0], [2.0, 3.0]], None])
+def test_non_numeric_distances_rejected(bad: Any) -> None:
+    with pytest.raises(TypeError, match="distances must be an array"):
+        audit_robustness(bad, ExpBound())
+
+
+@pytest.mark.parametrize("bad", ["bound", None, 3.0, lambda t: t])
+def test_bound_without_cdf_is_a_type_error(bad: Any) -> None:
+    # issue 11.3: a string used to raise AttributeError from deep inside
+    with pytest.raises(TypeError, match=r"bound must have a vectorized cdf method.*bound="):
+        audit_robustness([0.1, 0.2], bad)
+
+
+def test_nan_distance_rejected() -> None:
+    with pytest.raises(ValueError, match=r"NaN.*first at flat index 1.*inf"):
+        audit_robustness([0.1, float("nan"), 2.0, float("nan")], ExpBound())
+
+
+def test_nan_from_the_bound_rejected() -> None:
+    class NanBound:
+        def cdf(self, t: Any) -> Any:
+            return np.full(np.shape(t), np.nan)
+
+    with pytest.raises(ValueError, match=r"bound\.cdf returned NaN"):
+        audit_robustness([0.1, 0.2], NanBound())
 
 
 @pytest.mark.parametrize("conf", [0.0, 1.0, 1.5, -0.1, float("nan")])
 def test_confidence_out_of_range(conf: float) -> None:
     with pytest.raises(ValueError, match="confidence"):
         audit_robustness([0.1, 0.2], ExpBound(), confidence=conf)
+    with pytest.raises(ValueError, match="confidence"):
+        one_sided_band(10, conf)
 
 
-@pytest.mark.parametrize("n", [0, -3, 2.5, True])
+@pytest.mark.parametrize("conf", ["0.99", None, True, [0.9]])
+def test_confidence_of_the_wrong_type(conf: Any) -> None:
+    with pytest.raises(TypeError, match=r"confidence must be a number in \(0, 1\)"):
+        audit_robustness([0.1, 0.2], ExpBound(), confidence=conf)
+
+
+@pytest.mark.parametrize("n", [0, -3])
 def test_band_rejects_bad_n(n: Any) -> None:
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        one_sided_band(n, 0.99)
+
+
+@pytest.mark.parametrize("n", [2.5, True, "10", None])
+def test_band_rejects_non_integer_n(n: Any) -> None:
+    with pytest.raises(TypeError, match="n must be a positive integer"):
         one_sided_band(n, 0.99)
 
 
@@ -133,6 +169,24 @@ def test_zero_distances_never_violate() -> None:
     assert audit.violations == ()
 
 
+def test_an_atom_at_zero_counts_with_no_mass_below_zero() -> None:
+    # boundary case: points on the decision boundary (distance exactly 0).  The
+    # bound has no mass below 0, B(0-) = 0, so the gap at an atom at 0 is -e
+    # exactly, even for a bound that (wrongly) claims mass at 0 itself
+    class ClaimsAtZero:
+        def cdf(self, t: Any) -> Any:
+            return np.where(np.asarray(t) >= 0, 0.9, 0.0)
+
+    x = np.concatenate([np.zeros(30), np.full(70, 5.0)])
+    audit = audit_robustness(x, ClaimsAtZero(), confidence=0.9)
+    e = one_sided_band(100, 0.9)
+    # at 0: B(0-) - 0 - e = -e; just below 5: 0.9 - 0.3 - e > 0, a violation at 5 only
+    assert audit.violations == (5.0,)
+    assert audit.worst_gap == pytest.approx(0.9 - 0.3 - e, abs=1e-15)
+    only_zeros = audit_robustness(np.zeros(100), ClaimsAtZero(), confidence=0.9)
+    assert only_zeros.ok and only_zeros.worst_gap == pytest.approx(-e, abs=1e-15)
+
+
 # --------------------------------------------------------------------------
 # statistical behaviour: false alarms controlled, violations caught
 # --------------------------------------------------------------------------
@@ -201,12 +255,39 @@ def test_failures_count_as_infinite_and_only_add_violations() -> None:
     as_nan[:40] = np.nan
     a_true = audit_robustness(true, ExpBound())
     a_inf = audit_robustness(failed, ExpBound())
-    a_nan = audit_robustness(as_nan, ExpBound())
-    assert a_inf.n == a_nan.n == 400
-    assert a_inf.n_unresolved == a_nan.n_unresolved == 40
+    assert a_inf.n == 400
+    assert a_inf.n_unresolved == 40
     assert a_true.n_unresolved == 0
     assert a_inf.worst_gap >= a_true.worst_gap
-    assert a_nan == a_inf
+    with pytest.raises(ValueError, match="NaN"):
+        audit_robustness(as_nan, ExpBound())
+
+
+def test_infinite_distances_on_real_bounds_raise_no_warning() -> None:
+    # issue 11.4: inf (a failed attack) used to put the bound's cdf at the
+    # largest float and emit overflow warnings; pytest runs with -W error
+    import isobound as ib
+
+    latent = ib.IsoperimetricBound.equiprobable(10)
+    for bound in (latent, latent.through(ib.Lipschitz(2.0, failure_prob=0.01)),
+                  latent.through(ib.PiecewiseLinear([0.0, 1.0], [0.0, 2.0]))):
+        audit = audit_robustness([np.inf, 1.0, 0.3, np.inf], bound)
+        assert audit.n_unresolved == 2
+        # the gap at the failures uses the bound's whole mass B(inf)
+        expected = float(bound.cdf(np.inf)) - 0.5 - audit.band
+        assert audit.worst_gap >= expected - 1e-15
+
+
+def test_infinite_distance_gap_is_taken_at_cdf_of_inf() -> None:
+    class Saturating:
+        """B(t) = min(t, 0.6): all the mass it guarantees is 0.6."""
+
+        def cdf(self, t: Any) -> Any:
+            return np.minimum(np.asarray(t, dtype=np.float64), 0.6)
+
+    audit = audit_robustness(np.concatenate([np.full(50, 1e-3), np.full(50, np.inf)]), Saturating())
+    assert audit.worst_radius == math.inf
+    assert audit.worst_gap == pytest.approx(0.6 - 0.5 - audit.band, abs=1e-15)
 
 
 def test_all_failures_is_a_violation_at_infinity() -> None:

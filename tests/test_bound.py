@@ -259,10 +259,20 @@ def test_median_and_figure2_numbers():
 # --- image space ----------------------------------------------------------------
 
 
-def test_through_identity_equals_latent():
+def test_through_identity_is_eq2_in_latent_space():
+    # independent expected values: the 50-digit twin of Eq. (2) at the latent radius itself
+    import mpmath
+
+    from isobound import reference as ref
+
     b = IsoperimetricBound(P3)
     x = np.linspace(0.1, 3, 9)
-    np.testing.assert_array_equal(b.through(None).cdf(x), b.cdf(x))
+    got = b.through(None).cdf(x)
+    for xi, gi in zip(x.tolist(), got.tolist(), strict=True):
+        exact = ref.cdf(xi, P3)
+        assert mpmath.mpf(gi) <= exact and mpmath.mpf(gi) >= exact * (1 - mpmath.mpf(1e-13))
+    # identity adds no rounding of its own: the same floats as the latent bound
+    np.testing.assert_array_equal(got, b.cdf(x))
 
 
 def test_through_lipschitz_rescales_and_is_conservative():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ from isobound import (
     PiecewiseLinear,
     UniformPrior,
 )
+from isobound import reference as ref
 
 # --- moduli -----------------------------------------------------------------------
 
@@ -80,7 +82,10 @@ def test_inverse_is_the_generalised_inverse(omega):
     assert np.all(beyond >= eta[ok] - 1e-12)
     assert np.all(np.diff(w[np.isfinite(w)]) >= 0)
     assert np.all(inv[~ok] == 0.0)
-    assert np.isnan(omega(-1.0)) and np.isnan(omega.inverse(-1.0))
+    # conventions: omega is NaN at a negative distance; every eta below omega(0),
+    # negative ones included, has inverse 0; NaN stays NaN
+    assert np.isnan(omega(-1.0)) and omega.inverse(-1.0) == 0.0
+    assert np.isnan(omega(np.nan)) and np.isnan(omega.inverse(np.nan))
 
 
 def test_piecewise_linear_running_max_and_domain():
@@ -142,16 +147,20 @@ def test_moduli_are_immutable_with_readable_repr_and_equality():
 # --- theorems -----------------------------------------------------------------------
 
 
-def test_theorem1_is_the_bound():
+def test_theorem1_against_the_mpmath_twin():
+    # independent expected values: Eq. (2) in 50 digits with the exact inverse eta / 2
     x = np.linspace(0.1, 3, 7)
-    np.testing.assert_array_equal(
-        ib.theorem1(x, [0.5, 0.3, 0.2], Lipschitz(2.0)),
-        IsoperimetricBound([0.5, 0.3, 0.2]).through(Lipschitz(2.0)).cdf(x),
-    )
+    got = ib.theorem1(x, [0.5, 0.3, 0.2], omega=Lipschitz(2.0))
+    for xi, gi in zip(x.tolist(), got.tolist(), strict=True):
+        exact = ref.cdf(xi, [0.5, 0.3, 0.2], omega_inverse=lambda e: e / 2)
+        assert mpmath.mpf(gi) <= exact
+        assert mpmath.mpf(gi) >= exact * (1 - mpmath.mpf(1e-13))
+    # and the closed form of two half-spaces of equal mass, B(eps) = 2 Phi(eps) - 1
+    assert ib.theorem1(1.0, [0.5, 0.5]) == pytest.approx(math.erf(1 / math.sqrt(2)), rel=1e-13)
 
 
 def test_eq3_needs_balanced_classes():
-    # DESIGN.md's counterexample: p = (0.9, 0.1), latent radius 3
+    # the counterexample to Eq. (3) without its condition: p = (0.9, 0.1), latent radius 3
     exact_tail = IsoperimetricBound([0.9, 0.1]).sf(3.0)
     eq3_tail = 1 - ib.theorem1_balanced(3.0)
     assert exact_tail == pytest.approx(0.0429, abs=5e-5)
@@ -182,13 +191,18 @@ def test_closed_forms_clip_at_zero_and_check_k():
         ib.theorem4_equiprobable(4)
     with pytest.raises(ValueError, match=r"delta=-0\.1"):
         ib.theorem3(1.0, -0.1)
-    with pytest.raises(ValueError, match="delta=1.5"):
+    with pytest.raises(ValueError, match=r"delta=1\.5"):
         ib.theorem3(1.0, 1.5)
 
 
-def test_theorem3_is_eq3_minus_two_delta():
-    x = np.linspace(2, 5, 7)
-    np.testing.assert_allclose(ib.theorem3(x, 0.01), ib.theorem1_balanced(x) - 0.02, atol=1e-15)
+def test_theorem3_against_the_mpmath_twin():
+    x = np.linspace(0.5, 5, 10)
+    for d in (0.0, 0.01, 0.2, 0.5):
+        got = ib.theorem3(x, d)
+        for xi, gi in zip(x.tolist(), got.tolist(), strict=True):
+            exact = ref.theorem3(xi, d)
+            assert mpmath.mpf(gi) <= exact
+            assert mpmath.mpf(gi) >= exact - mpmath.mpf(5e-14)
 
 
 def test_theorem4_exact_vs_closed_form():
@@ -196,16 +210,18 @@ def test_theorem4_exact_vs_closed_form():
     assert ib.theorem4_equiprobable(10) == pytest.approx(1.568, abs=5e-4)
     for k in (5, 10, 100, 1000):
         assert ib.theorem4([1 / k] * k) < ib.theorem4_equiprobable(k)
-    assert ib.theorem4([0.1] * 10, Lipschitz(2.0), delta=0.1) == pytest.approx(2 * 0.47343 + 0.1, abs=1e-4)
+    assert ib.theorem4([0.1] * 10, omega=Lipschitz(2.0), delta=0.1) == pytest.approx(
+        2 * 0.47343 + 0.1, abs=1e-4
+    )
 
 
 def test_theorem4_needs_concave_deterministic_modulus():
     with pytest.raises(ValueError, match=r"exponent=1\.5"):
-        ib.theorem4([0.5, 0.5], Holder(1.0, 1.5))
+        ib.theorem4([0.5, 0.5], omega=Holder(1.0, 1.5))
     with pytest.raises(ValueError, match="concave_majorant"):
-        ib.theorem4([0.5, 0.5], PiecewiseLinear([0, 1, 2], [0, 1, 3]))
+        ib.theorem4([0.5, 0.5], omega=PiecewiseLinear([0, 1, 2], [0, 1, 3]))
     with pytest.raises(ValueError, match="failure_prob"):
-        ib.theorem4([0.5, 0.5], Lipschitz(1.0, failure_prob=0.01))
+        ib.theorem4([0.5, 0.5], omega=Lipschitz(1.0, failure_prob=0.01))
     with pytest.raises(ValueError, match=r"delta=-1"):
         ib.theorem4([0.5, 0.5], delta=-1)
 
@@ -213,7 +229,7 @@ def test_theorem4_needs_concave_deterministic_modulus():
 def test_mean_through_modulus_is_never_looser_than_theorem4():
     p = [0.5, 0.3, 0.2]
     omega = Holder(1.5, 0.5)
-    assert IsoperimetricBound(p).through(omega).mean() <= ib.theorem4(p, omega)
+    assert IsoperimetricBound(p).through(omega).mean() <= ib.theorem4(p, omega=omega)
 
 
 def test_expected_gaussian_norm():
@@ -233,13 +249,13 @@ def test_closed_forms_give_up_the_failure_probability_of_an_estimated_modulus():
     x = np.linspace(0.5, 6.0, 12)
     sure, shaky = Lipschitz(1.5), Lipschitz(1.5, failure_prob=0.05)
     for form in (
-        lambda o: ib.theorem1_balanced(x, o),
-        lambda o: ib.theorem1_equiprobable(x, 10, o),
-        lambda o: ib.theorem3(x, 0.01, o),
+        lambda o: ib.theorem1_balanced(x, omega=o),
+        lambda o: ib.theorem1_equiprobable(x, 10, omega=o),
+        lambda o: ib.theorem3(x, 0.01, omega=o),
     ):
         np.testing.assert_allclose(form(shaky), np.maximum(form(sure) - 0.05, 0.0), atol=1e-13)
         # (up to the rounding of the reference's own subtraction)
         assert np.all(form(shaky) <= np.maximum(form(sure) - 0.05, 0.0) + 1e-16)
     # and they stay below the exact bound through the same modulus
     exact = IsoperimetricBound([0.5, 0.5]).through(shaky).cdf(x)
-    assert np.all(ib.theorem1_balanced(x, shaky) <= exact + 1e-15)
+    assert np.all(ib.theorem1_balanced(x, omega=shaky) <= exact + 1e-15)

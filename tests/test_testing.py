@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from scipy import special as sc
 
@@ -24,6 +24,8 @@ from isobound.testing import (
 
 FAST = settings(max_examples=60, deadline=None, database=None)
 FIND = settings(max_examples=2000, database=None, suppress_health_check=list(HealthCheck))
+# the first example found, not shrunk (shrinking moduli is slow and not needed here)
+FIRST = settings(FIND, phases=[Phase.generate])
 
 
 def ks_distance(samples: np.ndarray, cdf: Any) -> float:
@@ -132,6 +134,7 @@ def test_each_kind_is_drawn(kind: str) -> None:
         "holder": ib.Holder,
         "piecewise": ib.PiecewiseLinear,
         "uniform_prior": ib.UniformPrior,
+        "composition": ib.Composition,
     }[kind]
     omega = find(moduli(kinds=[kind]), lambda m: True, settings=FIND)
     assert isinstance(omega, expected)
@@ -145,6 +148,32 @@ def test_moduli_reach_a_jump_at_zero_and_failure() -> None:
     assert jump.inverse(0.5 * jump(0.0)) == 0.0
     failing = find(moduli(max_failure_prob=0.1), lambda m: m.failure_prob > 0.05, settings=FIND)
     assert 0.05 < failing.failure_prob <= 0.1
+
+
+def test_piecewise_moduli_reach_steps_offsets_and_extrapolation() -> None:
+    step0 = find(
+        moduli(kinds=["piecewise"]),
+        lambda m: m.interpolation == "step" and m.radii[0] == 0 and m.values[1] > m.values[0],
+        settings=FIRST,
+    )
+    assert step0(0.0) < step0(1e-12)  # a jump right after 0
+    offset = find(moduli(kinds=["piecewise"]), lambda m: m.radii[0] > 0, settings=FIRST)
+    assert offset(0.0) == offset.values[0]
+    ext = find(moduli(kinds=["piecewise"]), lambda m: m.extrapolate, settings=FIRST)
+    assert np.isfinite(ext(1e6))
+
+
+def test_compositions_reach_step_parts_and_failure() -> None:
+    comp = find(
+        moduli(kinds=["composition"], max_failure_prob=0.4),
+        lambda m: isinstance(m.outer, ib.PiecewiseLinear)
+        and m.outer.interpolation == "step"
+        and m.failure_prob > 0.2,
+        settings=FIRST,
+    )
+    assert comp.failure_prob < 1 and comp.failure_prob == comp.outer.failure_prob + comp.inner.failure_prob
+    prior = find(moduli(kinds=["uniform_prior"]), lambda m: isinstance(m.outer, ib.Holder), settings=FIRST)
+    assert isinstance(prior, ib.UniformPrior)
 
 
 def test_piecewise_moduli_exercise_the_running_max() -> None:

@@ -237,12 +237,16 @@ def test_transfer_measurement_sits_above_eq6():
         return z @ q.T
 
     z = torch.randn(300, 4, dtype=torch.float64, generator=gen)
-    res = transfer_measurement(lambda x: x @ w.T, lambda x: x @ w2.T, g, z, [0.5, 1.0, 2.0, 3.0])
+    # g has orthonormal columns: an isometry, so the identity is its exact modulus
+    res = transfer_measurement(
+        lambda x: x @ w.T, lambda x: x @ w2.T, g, z, [0.5, 1.0, 2.0, 3.0], omega=isobound.Identity()
+    )
     assert 0 <= res.disagreement < 0.2
     assert np.all(np.diff(res.fooled_both) >= 0)
     # Theorem 3 is a lower bound on the probability; the measurement is a
     # lower estimate of it, and with an isometric g it sits above the bound
     if res.condition_holds:
         assert np.all(res.fooled_both >= res.bound - 0.05)
+    assert np.all(res.fooled_both >= res.premise_free_bound - 0.05)
     with pytest.raises(ValueError, match="etas"):
-        transfer_measurement(lambda x: x @ w.T, lambda x: x @ w2.T, g, z, [-1.0])
+        transfer_measurement(lambda x: x @ w.T, lambda x: x @ w2.T, g, z, [-1.0], omega=isobound.Identity())
