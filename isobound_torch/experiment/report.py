@@ -368,24 +368,33 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True, norm: str
     image-space rows (``None``: the report's first norm, kept at the top level);
     the Z-space row is always l2.
     """
+    settings = report["settings"]
+    view_norm = norm if norm is not None else (settings.get("norms") or [None])[0]
+    per_norm_up = report["upper_bound"].get("norms", {}).get(view_norm, {})
+    # a second upper-bound column under the certified omega, when it is not the primary one
+    proven = per_norm_up.get("bounds", {}).get("certified") if per_norm_up.get("modulus") != "certified" else None
     report = _norm_view(report, norm)
     classifiers: Mapping[str, Any] = report["classifiers"]
     names = list(classifiers)
-    q = report["settings"]["quantile"]
+    q = settings["quantile"]
     up = report["upper_bound"]
     k = up["n_classes"]
+    extra = "" if proven is None else f" Upper bound, certified omega (proven at {100 * proven['confidence']:.3g}%) |"
     lines = [
-        f"| {round(q * 100)}% quantile of normalised robustness | Upper bound ({k} equiprobable classes) | "
+        f"| {round(q * 100)}% quantile of normalised robustness | Upper bound ({k} equiprobable classes) |"
+        + extra
+        + " "
         + " | ".join(names)
         + " |",
-        "|" + "---|" * (2 + len(names)),
+        "|" + "---|" * (2 + len(names) + (proven is not None)),
     ]
     errors = [_error_cell(classifiers[n]) for n in names]
-    lines.append(f"| {ROW_NAMES['error']} | - | " + " | ".join(errors) + " |")
+    lines.append(f"| {ROW_NAMES['error']} | - | " + ("- | " if proven else "") + " | ".join(errors) + " |")
     for s in SETTINGS:
         cells = [_cell(classifiers[n]["empirical"][s], with_ci) for n in names]
         bound = up["z"] if s == "z" else up["image"]
-        lines.append(f"| {ROW_NAMES[s]} | {format_value(bound)} | " + " | ".join(cells) + " |")
+        second = "" if proven is None else f"{format_value(up['z'] if s == 'z' else proven['image'])} | "
+        lines.append(f"| {ROW_NAMES[s]} | {format_value(bound)} | {second}" + " | ".join(cells) + " |")
     out = "\n".join(lines)
     own = [
         "| Own bound and audit | " + " | ".join(names) + " |",
@@ -403,6 +412,14 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True, norm: str
         + " | ".join(format_value(classifiers[n]["bound"]["image"]) for n in names)
         + " |",
     ]
+    if proven is not None:
+        own.append(
+            "| Upper bound, image space, certified omega (own proportions; proven) | "
+            + " | ".join(
+                format_value(classifiers[n]["norms"][view_norm]["bounds"]["certified"]["image"]) for n in names
+            )
+            + " |"
+        )
     for s in SETTINGS:
         verdicts = []
         for n in names:
@@ -421,7 +438,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def ceiling_table(report: Mapping[str, Any], norm: str) -> str:
+def ceiling_table(report: Mapping[str, Any], norm: str, *, modulus: str | None = None) -> str:
     """The robust-accuracy ceilings at each epsilon of one image norm, as a Markdown table.
 
     Columns: epsilon; the ceiling for any classifier when the K true classes of
@@ -431,8 +448,24 @@ def ceiling_table(report: Mapping[str, Any], norm: str) -> str:
     conservative class proportions) and its measured robust accuracy on
     generated data (fraction whose measured distance exceeds epsilon: an
     *upper* estimate, since an attack over-estimates each distance).
+
+    ``modulus`` (``"estimate"``, ``"certified"``, ``"given"``): the ceilings under
+    that omega (each row's ``by_modulus`` entry); ``None``: the row's primary
+    omega. The measured columns do not depend on omega.
     """
     rows = report["ceilings"][norm]
+    if modulus is not None:
+        rows = [
+            {
+                **row,
+                **{k: row["by_modulus"][modulus][k] for k in ("any_classifier", "equiprobable")},
+                "classifiers": {
+                    n: {**cell, "ceiling": row["by_modulus"][modulus]["classifiers"][n]}
+                    for n, cell in row["classifiers"].items()
+                },
+            }
+            for row in rows
+        ]
     names = list(report["classifiers"])
     k = report["upper_bound"]["n_classes"]
     head = (
@@ -476,6 +509,7 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             for name, c in report["classifiers"].items():
                 cell = row["classifiers"][name]
                 per = c["norms"][norm]
+                proven = row.get("by_modulus", {}).get("certified")
 
                 def pct(x: float | None) -> float | None:
                     return None if x is None else round(100.0 * x, 4)
@@ -501,6 +535,10 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                         },
                         "status": conf.get("image_status"),
                         "confidence": conf.get("image_own_confidence"),
+                        # the proven ceiling (certified omega), when there is one
+                        "ceiling_robust_acc_proven": pct(proven["classifiers"][name]) if proven else None,
+                        "ceiling_robust_acc_any_proven": pct(proven["any_classifier"]) if proven else None,
+                        "proven_confidence": proven["confidence"] if proven else None,
                         "generated_samples": report["settings"]["n_samples"],
                     }
                 )
