@@ -112,8 +112,10 @@ def test_norms_and_epsilons_parse_and_reach_the_evaluation_settings() -> None:
             parse_epsilons(bad)
     with pytest.raises(TypeError, match="norms must be a string"):
         parse_norms(2)
-    with pytest.raises(ValueError, match="modulus_method must be one of estimate, given"):
-        EvaluationSettings(latent_dim=2, modulus_method="certified")
+    with pytest.raises(ValueError, match="modulus_method must be one of estimate, certified, both, given"):
+        EvaluationSettings(latent_dim=2, modulus_method="proven")
+    with pytest.raises(ValueError, match="certify_budget must be a finite number"):
+        EvaluationSettings(latent_dim=2, certify_budget=-1.0)
     with pytest.raises(ValueError, match="latent_prior must be 'normal' or 'uniform'"):
         EvaluationSettings(latent_dim=2, latent_prior="laplace")
 
