@@ -893,10 +893,17 @@ class Evaluator:
 
         n = self._modulus_samples(radii)
         m = len(radii)
+        if isinstance(generator, torch.jit.ScriptModule):
+            return unavailable(
+                "a TorchScript generator cannot be traced by the certifier (load it as an nn.Module, "
+                "e.g. a package.module:factory SPEC with the state_dict)"
+            )
         try:
             program = build_program(generator, (s.latent_dim,))
         except UnsupportedModuleError as exc:
             return unavailable(str(exc))
+        except Exception as exc:  # not traceable: a model the certifier cannot read is not certified
+            return unavailable(f"{type(exc).__name__}: {exc}")
         rng = torch.Generator().manual_seed(derive_seed(s.seed, "modulus"))
         z = torch.randn(n, s.latent_dim, generator=rng, dtype=self.dtype)  # the estimate's latents
         n_chunks = math.ceil(n / CERTIFY_CHUNK)
@@ -1162,7 +1169,7 @@ class Evaluator:
                 keys_file,
                 lambda p: p.write_text(json.dumps({r: k for r, (k, _) in plotters.items()}), encoding="utf-8"),
             )
-            removed = remove_stale(run_dir, {p.name for p in files.values()}, ("cdf_*.png",))
+            removed = remove_stale(run_dir, {p.name for p in files.values()}, ("cdf_*.png", "omega_*.png"))
             for name in removed:
                 log.info("removed %s: a plot of an earlier run that this report does not own", name)
         self.records.append(StageRecord("report", "-", "computed", time.perf_counter() - t_report, {}))
@@ -1734,6 +1741,15 @@ def _plotters(
                 s.quantile,
             )
             out[f"cdf_{_safe_name(name)}{suffix}"] = (key, draw)
+    for norm in s.norms:
+        w = report.get("sandwich", {}).get(norm, {})
+        if w.get("available"):
+            c_level = float(report["confidence"]["by_modulus"]["certified"]["equiprobable_confidence"])
+
+            def draw_omega(p: Path | None, w: Mapping[str, Any] = w, nm: str = norm, c: float = c_level) -> Any:
+                return rep.plot_sandwich(p, w, nm, confidence=c)
+
+            out[f"omega_{norm}"] = (_digest("omega", norm, w, c_level), draw_omega)
     samples = examples["samples"].numpy()
     if _displayable(samples):
         lo, hi = float(samples.min()), float(samples.max())

@@ -701,6 +701,48 @@ def plot_cdfs(
     return path
 
 
+def plot_sandwich(path: Path | None, sandwich: Mapping[str, Any], norm: str, *, confidence: float) -> Any:
+    """The two omega curves of one image norm, with the band between them.
+
+    ``sandwich`` is a report's ``sandwich[norm]`` entry: the ascent estimate (a
+    lower estimate of omega) and the certified bound (an upper bound, proven at
+    ``confidence``) per latent radius, as steps (omega is read at the next
+    radius); the global Lipschitz bound ``t L`` is drawn as a dashed line when it
+    stays within three times the largest certified value (else it would flatten
+    the band, and the legend gives ``L``). ``path=None`` returns the Figure.
+    """
+    fig = _figure(6.4, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    t = np.concatenate([[0.0], np.asarray(sandwich["radii"], dtype=np.float64)])
+    cert = np.concatenate([[0.0], np.asarray(sandwich["certified"], dtype=np.float64)])
+    est_raw = sandwich.get("estimate")
+    top = float(cert.max())
+    ax.step(t, cert, where="pre", color="C3", label=f"certified omega (upper bound, proven at {confidence:g})")
+    if est_raw is not None:
+        est = np.concatenate([[0.0], np.asarray(est_raw, dtype=np.float64)])
+        ax.step(t, est, where="pre", color="C0", label="ascent omega (lower estimate)")
+        ax.fill_between(t, est, cert, step="pre", color="C1", alpha=0.25, label="where the true omega lies")
+    lip = sandwich.get("global_lipschitz")
+    if lip is not None:
+        glob = t * float(lip)
+        if glob[-1] <= 3 * top:
+            ax.plot(t, glob, color="0.4", ls="--", label=f"global bound t L (L = {lip:.3g})")
+            top = max(top, float(glob[-1]))
+        else:
+            ax.plot([], [], color="0.4", ls="--", label=f"global bound t L (L = {lip:.3g}), off the axes")
+    ax.set_xlim(0, float(t[-1]))
+    ax.set_ylim(0, 1.05 * top if top > 0 else 1.0)
+    ax.set_xlabel("latent radius t (l2)", fontsize=8)
+    ax.set_ylabel(f"omega(t), image norm {norm}", fontsize=8)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    ax.set_title(f"modulus of continuity of the generator ({threat_model(norm)})", fontsize=10)
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.12)
+    if path is None:
+        return fig
+    fig.savefig(path, format="png")
+    return path
+
+
 def _mosaic(tiles: Sequence[NDArray[np.float64]], columns: int, pad: int = 1) -> NDArray[np.float64]:
     """Tile ``(C, H, W)`` images in ``[0, 1]`` into one ``(H', W')`` (grey) or ``(H', W', 3)`` picture.
 
