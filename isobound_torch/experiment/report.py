@@ -499,7 +499,9 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     ``ceiling_q25`` (upper bound on the 25% quantile of its image-space
     robustness, in the image norm's units, whatever the report's quantile), ``audit`` (verdicts) and
     ``status``/``confidence`` of the ceilings (see the report's
-    ``confidence`` section).
+    ``confidence`` section). Where a certified omega is available,
+    ``ceiling_robust_acc_proven`` and ``ceiling_robust_acc_any_proven`` are the same
+    ceilings under it, proven at ``proven_confidence`` (``None`` otherwise).
     """
     out: list[dict[str, Any]] = []
     conf = report.get("confidence", {})
@@ -721,7 +723,15 @@ def plot_sandwich(path: Path | None, sandwich: Mapping[str, Any], norm: str, *, 
     if est_raw is not None:
         est = np.concatenate([[0.0], np.asarray(est_raw, dtype=np.float64)])
         ax.step(t, est, where="pre", color="C0", label="ascent omega (lower estimate)")
-        ax.fill_between(t, est, cert, step="pre", color="C1", alpha=0.25, label="where the true omega lies")
+        ax.fill_between(
+            t,
+            est,
+            cert,
+            step="pre",
+            color="C1",
+            alpha=0.25,
+            label="band holding the sampled omega (max of M_t over the N latents)",
+        )
     lip = sandwich.get("global_lipschitz")
     if lip is not None:
         glob = t * float(lip)
