@@ -14,8 +14,11 @@ torch (:mod:`.store`):
 2. ``unc-<name>-<norm>``: the image-space attack in each requested norm gives
    :math:`r_{unc}`, chunk by chunk;
 3. ``modulus-<norm>``: the generator's modulus :math:`\omega` in that image
-   norm, with its failure probability :math:`\delta` (or a modulus the caller
-   gives);
+   norm by gradient ascent (a lower estimate), with its failure probability
+   :math:`\delta` (or a modulus the caller gives); ``certified-<norm>``: an
+   upper bound on the same :math:`\omega` by bound propagation, on the same
+   latents, chunk by chunk (``modulus_method`` ``"both"``, the default, or
+   ``"certified"``);
 4. ``examples``: a few original / adversarial pairs and a grid of samples;
 5. the report (always re-rendered): one table per norm, the robust-accuracy
    ceilings at each epsilon, audits corrected for multiplicity, the
@@ -315,10 +318,12 @@ class StageRecord:
         E.g. ``"generator"``, ``"classifier-lenet"``, ``"measure-lenet"``, ``"unc-lenet-l2"``.
     key : str
         The stage's cache key.
-    status : {"computed", "loaded", "resumed", "given"}
+    status : {"computed", "loaded", "resumed", "given", "skipped"}
         ``loaded``: reused from the run directory (same settings and code
         versions); ``resumed``: a partially done stage was continued;
-        ``given``: supplied by the caller (a modulus passed in).
+        ``given``: supplied by the caller (a modulus passed in); ``skipped``:
+        not run, with the reason in ``detail`` (a certified stage for a
+        generator the certifier does not support, or over its budget).
     seconds : float
         Wall time spent in this invocation.
     detail : dict
@@ -1831,7 +1836,13 @@ def _markdown(report: Mapping[str, Any]) -> str:
         f"all {len(names)} together at {pct(max(0.0, 1 - len(names) * (1 - conf['latent_own_confidence'])))}).",
         f"- **Latent bound for {report['upper_bound']['n_classes']} equiprobable classes: exact** for a classifier "
         "whose predictions are equiprobable (no sampling).",
-        f"- **Image-space bounds and ceilings: {conf['image_status']}.** "
+        "- **Image-space bounds and ceilings"
+        + (
+            f" under the {conf['image_modulus']} omega (the first upper-bound column and ceiling table)"
+            if len(conf.get("by_modulus", {})) > 1
+            else ""
+        )
+        + f": {conf['image_status']}.** "
         "With the classifier's own proportions they rest "
         f"on the proportion box and on omega: {pct(conf['image_own_confidence'])} overall (union bound); with "
         f"equiprobable classes on omega alone: {pct(conf['image_equiprobable_confidence'])}. "
