@@ -50,6 +50,7 @@ _SETTING_NAMES = (
     "modulus_samples",
     "modulus_restarts",
     "modulus_steps",
+    "certify_budget",
     "radii",
     "audit_confidence",
     "ci_level",
@@ -282,9 +283,17 @@ def evaluate(
         classifier; generated data carry no labels.
     class_names : sequence of str, optional
         Names of the K classes, for the pictures.
-    modulus : isobound modulus or mapping, optional
-        A known modulus (``{norm: modulus}``, or one modulus for a single
-        norm) instead of the estimate; reported as given, not proven.
+    modulus : {"both", "estimate", "certified"}, isobound modulus or mapping, optional
+        How omega is obtained. ``"both"`` (``None``, the default): the ascent
+        estimate (a lower estimate of omega) and, where the generator is
+        supported by :func:`~isobound_torch.certified_modulus` and its cost
+        estimate fits ``certify_budget`` seconds (default 300), the certified
+        bound (an upper bound) beside it; the report gives both sets of numbers,
+        the certified ones labelled proven with their confidence, and says why
+        the certified one is missing where it is. ``"estimate"``: the ascent
+        alone. ``"certified"``: the certified bound alone (an unsupported layer
+        is an error). A known modulus (``{norm: modulus}``, or one modulus for a
+        single norm) is used instead of both; reported as given, not proven.
     attacks : mapping, optional
         ``{norm: attack}`` (and ``"latent"``) to use instead of DeepFool; any
         object with DeepFool's call contract.
@@ -300,7 +309,8 @@ def evaluate(
         The report's title.
     **options
         Any of ``quantile``, ``failure_prob``, ``modulus_confidence``,
-        ``modulus_samples``, ``modulus_restarts``, ``modulus_steps``, ``radii``,
+        ``modulus_samples``, ``modulus_restarts``, ``modulus_steps``,
+        ``certify_budget``, ``radii``,
         ``audit_confidence``, ``ci_level``, ``chunk_size``, ``overshoot``,
         ``max_iter``, ``refine``, ``attack``, ``attack_steps``, ``n_examples`` (see
         :class:`~isobound_torch.experiment.evaluation.EvaluationSettings`).
@@ -378,7 +388,14 @@ def evaluate(
         raise TypeError(f"evaluate() got unknown options {unknown}; known: {', '.join(_SETTING_NAMES)}")
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
         raise ValueError(f"latent_dim must be a positive integer, got latent_dim={latent_dim!r}")
-    if modulus is not None:
+    if isinstance(modulus, str):
+        if modulus not in ("both", "estimate", "certified"):
+            raise ValueError(
+                f"modulus must be 'both', 'estimate', 'certified' or an isobound modulus, got modulus={modulus!r}"
+            )
+        options["modulus_method"] = modulus
+        modulus = None
+    elif modulus is not None:
         options["modulus_method"] = "given"
     settings = EvaluationSettings(
         latent_dim=latent_dim,

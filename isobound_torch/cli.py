@@ -157,6 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)"
     )
+    r.add_argument(
+        "--modulus",
+        choices=("both", "estimate", "certified"),
+        default="both",
+        help="omega by ascent (a lower estimate), certified (an upper bound, proven), or both side by side "
+        "(default; the certified one where the generator is supported and --certify-budget allows)",
+    )
+    r.add_argument(
+        "--certify-budget",
+        type=float,
+        default=300.0,
+        help="seconds the certified omega may take under --modulus both, from a cost estimate (default 300)",
+    )
     r.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
     r.add_argument("--audit-confidence", type=float, default=0.99)
     r.add_argument(
@@ -210,6 +223,8 @@ def config_from_args(ns: argparse.Namespace) -> Any:
         failure_prob=ns.failure_prob,
         modulus_confidence=ns.modulus_confidence,
         modulus_samples=ns.modulus_samples,
+        modulus=ns.modulus,
+        certify_budget=ns.certify_budget,
         radii=tuple(ns.radii) if ns.radii else None,
         adv_epsilon=ns.adv_epsilon,
         adv_step=ns.adv_step,

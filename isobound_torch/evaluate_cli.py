@@ -107,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)"
     )
+    b.add_argument(
+        "--modulus",
+        choices=("both", "estimate", "certified"),
+        default="both",
+        help="omega by ascent (a lower estimate), certified (an upper bound, proven), or both side by side "
+        "(default; the certified one where the generator is supported and --certify-budget allows)",
+    )
+    b.add_argument(
+        "--certify-budget",
+        type=float,
+        default=300.0,
+        help="seconds the certified omega may take under --modulus both, from a cost estimate (default 300)",
+    )
     b.add_argument("--modulus-restarts", type=int, default=2)
     b.add_argument("--modulus-steps", type=int, default=10)
     b.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
@@ -211,6 +224,7 @@ def run_cli(ns: argparse.Namespace) -> Any:
         "modulus_samples": ns.modulus_samples,
         "modulus_restarts": ns.modulus_restarts,
         "modulus_steps": ns.modulus_steps,
+        "certify_budget": ns.certify_budget,
         "audit_confidence": ns.audit_confidence,
         "ci_level": ns.ci_level,
     }
@@ -229,6 +243,7 @@ def run_cli(ns: argparse.Namespace) -> Any:
         seed=ns.seed,
         test_data=test_data,
         class_names=class_names,
+        modulus=ns.modulus,
         progress=not (ns.no_progress or ns.quiet),
         num_threads=ns.num_threads,
         **options,

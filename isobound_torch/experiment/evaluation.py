@@ -14,8 +14,11 @@ torch (:mod:`.store`):
 2. ``unc-<name>-<norm>``: the image-space attack in each requested norm gives
    :math:`r_{unc}`, chunk by chunk;
 3. ``modulus-<norm>``: the generator's modulus :math:`\omega` in that image
-   norm, with its failure probability :math:`\delta` (or a modulus the caller
-   gives);
+   norm by gradient ascent (a lower estimate), with its failure probability
+   :math:`\delta` (or a modulus the caller gives); ``certified-<norm>``: an
+   upper bound on the same :math:`\omega` by bound propagation, on the same
+   latents, chunk by chunk (``modulus_method`` ``"both"``, the default, or
+   ``"certified"``);
 4. ``examples``: a few original / adversarial pairs and a grid of samples;
 5. the report (always re-rendered): one table per norm, the robust-accuracy
    ceilings at each epsilon, audits corrected for multiplicity, the
@@ -69,8 +72,10 @@ DEFAULT_RADII = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0
 IMAGE_NORMS = ("l2", "linf")
 #: Version tag of the measurement code; part of the measurement keys.
 MEASURE_VERSION = 3
-#: How omega can be obtained; ``certified`` is wired in once a certified modulus exists.
-MODULUS_METHODS = ("estimate", "given")
+#: How omega can be obtained: ascent estimate, certified bound, both side by side, or given by the caller.
+MODULUS_METHODS = ("estimate", "certified", "both", "given")
+#: Latents per checkpoint of the certified stage.
+CERTIFY_CHUNK = 64
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,8 +225,19 @@ class EvaluationSettings:
         delta of the estimated modulus and the confidence of the estimate.
     modulus_samples, modulus_restarts, modulus_steps
         Budget of the omega estimate.
-    modulus_method : {"estimate", "given"}
-        Projected gradient ascent, or a modulus passed in by the caller.
+    modulus_method : {"both", "estimate", "certified", "given"}
+        ``"estimate"``: projected gradient ascent (a lower estimate of omega);
+        ``"certified"``: bound propagation (an upper bound, so the image-space
+        numbers are proven; an unsupported generator is an error);
+        ``"both"`` (the default): the two side by side, the certified one only
+        where the generator is supported and its cost estimate fits
+        ``certify_budget`` (else the report says why it is not available);
+        ``"given"``: a modulus passed in by the caller.
+    certify_budget : float
+        Seconds the certified stage may take under ``modulus_method="both"``:
+        one latent is certified first and the whole stage is extrapolated from
+        it; over the budget, the report gives the estimate alone and says so.
+        Ignored by ``"certified"`` (asked for explicitly).
     radii : tuple of float
         Latent radii where omega is estimated (plus those the bounds need).
     audit_confidence : float
@@ -252,7 +268,8 @@ class EvaluationSettings:
     modulus_samples: int | None = None
     modulus_restarts: int = 2
     modulus_steps: int = 10
-    modulus_method: str = "estimate"
+    modulus_method: str = "both"
+    certify_budget: float = 300.0
     radii: tuple[float, ...] = DEFAULT_RADII
     audit_confidence: float = 0.99
     ci_level: float = 0.95
@@ -300,6 +317,14 @@ class EvaluationSettings:
             or not (math.isfinite(self.overshoot) and self.overshoot >= 0)
         ):
             raise ValueError(f"overshoot must be a finite number >= 0, got overshoot={self.overshoot!r}")
+        if (
+            not isinstance(self.certify_budget, (int, float))
+            or isinstance(self.certify_budget, bool)
+            or not (math.isfinite(self.certify_budget) and self.certify_budget >= 0)
+        ):
+            raise ValueError(
+                f"certify_budget must be a finite number of seconds >= 0, got certify_budget={self.certify_budget!r}"
+            )
         for name in ("refine", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {name}={getattr(self, name)!r}")
@@ -323,10 +348,12 @@ class StageRecord:
         E.g. ``"generator"``, ``"classifier-lenet"``, ``"measure-lenet"``, ``"unc-lenet-l2"``.
     key : str
         The stage's cache key.
-    status : {"computed", "loaded", "resumed", "given"}
+    status : {"computed", "loaded", "resumed", "given", "skipped"}
         ``loaded``: reused from the run directory (same settings and code
         versions); ``resumed``: a partially done stage was continued;
-        ``given``: supplied by the caller (a modulus passed in).
+        ``given``: supplied by the caller (a modulus passed in); ``skipped``:
+        not run, with the reason in ``detail`` (a certified stage for a
+        generator the certifier does not support, or over its budget).
     seconds : float
         Wall time spent in this invocation.
     detail : dict
@@ -778,7 +805,7 @@ class Evaluator:
             "modulus",
             generator_key,
             norm,
-            s.modulus_method,
+            "estimate",
             [float(r).hex() for r in radii],
             s.modulus_samples,
             s.failure_prob,
@@ -813,7 +840,7 @@ class Evaluator:
             return stored  # type: ignore[no-any-return]
         from ..smoothness import required_samples
 
-        function, options = self.modulus_function(s.modulus_method)
+        function, options = self.modulus_function("estimate")
         kwargs: dict[str, Any] = {
             "radii": radii,
             "n_samples": s.modulus_samples,
@@ -825,7 +852,7 @@ class Evaluator:
         omega = function(generator, s.latent_dim, progress=self.progress, norm=norm, device=self.device, **kwargs)
         kwargs.pop("dtype", None)
         out = {
-            "method": s.modulus_method,
+            "method": "estimate",
             "norm": norm,
             "radii": [float(r) for r in np.asarray(omega.radii, dtype=np.float64)],
             "values": [float(v) for v in np.asarray(omega.values, dtype=np.float64)],
@@ -840,6 +867,149 @@ class Evaluator:
         }
         self.store.save(stage, key, out)
         self._record(stage, key, "computed", t0)
+        return out
+
+    def certified_key(self, norm: str, generator_key: str, radii: list[float]) -> str:
+        s = self.settings
+        return self._key(
+            "certified",
+            generator_key,
+            norm,
+            [float(r).hex() for r in radii],
+            self._modulus_samples(radii),
+            s.failure_prob,
+            s.modulus_confidence,
+            s.seed,
+            str(self.dtype),
+            CERTIFY_CHUNK,
+        )
+
+    def _modulus_samples(self, radii: Sequence[float]) -> int:
+        from ..smoothness import required_samples
+
+        s = self.settings
+        return s.modulus_samples or required_samples(s.failure_prob, s.modulus_confidence, len(radii))
+
+    def run_certified(self, norm: str, generator: Any, generator_key: str, radii: list[float]) -> dict[str, Any]:
+        """Stage ``certified-<norm>``: a proven upper bound on omega, by bound propagation.
+
+        On the same N latents as the ascent estimate (same seed, same dtype),
+        each latent's local modulus is bounded from above at every radius by
+        :func:`isobound_torch.certify.certified_local_sup`; omega is the largest
+        of the N bounds (the order-statistic argument of
+        :func:`isobound_torch.certified_modulus`), so at every radius it is at
+        least the estimate. The latents are certified in chunks of
+        ``CERTIFY_CHUNK``, each stored at once (an interrupted stage resumes).
+
+        Returns ``{"available": True, "radii", "values", "failure_prob",
+        "lipschitz", ...}``, or ``{"available": False, "reason": ...}`` under
+        ``modulus_method="both"`` when the generator has a layer the certifier
+        does not support or the cost estimate exceeds ``certify_budget``; under
+        ``"certified"`` these raise a ``ValueError`` naming the cause.
+        """
+        from ..certify import UnsupportedModuleError, certified_local_sup, lipschitz_upper_bound
+        from ..certify._program import build_program
+
+        s = self.settings
+        stage = f"certified-{norm}"
+        strict = s.modulus_method == "certified"
+        t0 = time.perf_counter()
+        key = self.certified_key(norm, generator_key, radii)
+        stored = self.store.load(stage, key)
+        if stored is not None:
+            self._record(stage, key, "loaded", t0)
+            return stored  # type: ignore[no-any-return]
+
+        def unavailable(reason: str) -> dict[str, Any]:
+            if strict:
+                raise ValueError(
+                    f"modulus_method='certified' (--modulus certified) cannot certify this generator: {reason}; "
+                    "use --modulus estimate (modulus_method='estimate') or --modulus both"
+                )
+            self._record(stage, key, "skipped", t0, reason=reason)
+            log.info("certified omega (%s) not available: %s", norm, reason)
+            return {"method": "certified", "norm": norm, "available": False, "reason": reason}
+
+        n = self._modulus_samples(radii)
+        m = len(radii)
+        if isinstance(generator, torch.jit.ScriptModule):
+            return unavailable(
+                "a TorchScript generator cannot be traced by the certifier (load it as an nn.Module, "
+                "e.g. a package.module:factory SPEC with the state_dict)"
+            )
+        try:
+            program = build_program(generator, (s.latent_dim,))
+        except UnsupportedModuleError as exc:
+            return unavailable(str(exc))
+        except Exception as exc:  # not traceable: a model the certifier cannot read is not certified
+            return unavailable(f"{type(exc).__name__}: {exc}")
+        rng = torch.Generator().manual_seed(derive_seed(s.seed, "modulus"))
+        z = torch.randn(n, s.latent_dim, generator=rng, dtype=self.dtype)  # the estimate's latents
+        n_chunks = math.ceil(n / CERTIFY_CHUNK)
+        chunk_keys = [f"{key}-chunk{i:05d}" for i in range(n_chunks)]
+        done = {i: c for i, ck in enumerate(chunk_keys) if (c := self.store.load(stage, ck)) is not None}
+        estimate_s: float | None = None
+        if not strict and not done:
+            # cost estimate: one latent at the largest radius, then (if that is not already far over
+            # the budget) one latent at every radius, extrapolated to N latents
+            tp = time.perf_counter()
+            certified_local_sup(generator, z[:1], radii[-1:], norm=norm, program=program)
+            estimate_s = (time.perf_counter() - tp) * n * m
+            if estimate_s <= 10 * s.certify_budget:
+                tp = time.perf_counter()
+                certified_local_sup(generator, z[:1], radii, norm=norm, program=program)
+                estimate_s = (time.perf_counter() - tp) * n
+            if estimate_s > s.certify_budget:
+                return unavailable(
+                    f"its cost is estimated at {estimate_s:.3g} s for {n} latents x {m} radii, over "
+                    f"certify_budget={s.certify_budget:g} s (raise --certify-budget, or ask for "
+                    "--modulus certified)"
+                )
+        bar: Any = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_chunks, desc=stage, leave=False, dynamic_ncols=True)
+        computed = 0
+        for i in range(n_chunks):
+            if i not in done:
+                lo = i * CERTIFY_CHUNK
+                bounds = certified_local_sup(generator, z[lo : lo + CERTIFY_CHUNK], radii, norm=norm, program=program)
+                done[i] = {"bounds": bounds}
+                self.store.save(stage, chunk_keys[i], done[i])
+                computed += 1
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        values = torch.cat([done[i]["bounds"] for i in range(n_chunks)]).amax(dim=0).numpy().astype(np.float64)
+        if not np.all(np.isfinite(values)):
+            bad = float(np.asarray(radii)[~np.isfinite(values)][0])
+            return unavailable(f"the certified bound overflowed at latent radius {bad:g}")
+        try:
+            lip: float | None = float(lipschitz_upper_bound(generator, output_norm=norm, input_shape=(s.latent_dim,)).L)
+        except (UnsupportedModuleError, ValueError):  # pragma: no cover - the program above was built
+            lip = None
+        out = {
+            "method": "certified",
+            "norm": norm,
+            "available": True,
+            "radii": [float(r) for r in radii],
+            "values": [float(v) for v in values],
+            "failure_prob": float(s.failure_prob),
+            "confidence": float(s.modulus_confidence),
+            "n_samples": n,
+            "lipschitz": lip,
+            "cost_estimate_seconds": estimate_s,
+            "seconds": time.perf_counter() - t0,
+        }
+        self.store.save(stage, key, out)
+        for ck in chunk_keys:
+            self.store.discard(stage, ck)
+        status = "computed" if len(done) == computed else "resumed"
+        self._record(
+            stage, key, status, t0, chunks_computed=computed, chunks_loaded=n_chunks - computed, chunks_total=n_chunks
+        )
         return out
 
     def modulus_function(self, method: str) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -983,8 +1153,21 @@ class Evaluator:
             also=(0.25,),
         )
         radii = _merge_radii(s.radii, needed)
-        modulus_info = {norm: self.run_modulus(norm, generator, generator_key, radii) for norm in s.norms}
-        omegas = {norm: self.modulus_object(info) for norm, info in modulus_info.items()}
+        method = s.modulus_method
+        modulus_info: dict[str, dict[str, Any]] = {}
+        certified_info: dict[str, dict[str, Any]] = {}
+        for norm in s.norms:
+            if method in ("estimate", "both", "given"):
+                modulus_info[norm] = self.run_modulus(norm, generator, generator_key, radii)
+            if method in ("certified", "both"):
+                certified_info[norm] = self.run_certified(norm, generator, generator_key, radii)
+        # omegas[norm] = {"estimate" | "certified" | "given": isobound modulus}, the ones available
+        omegas: dict[str, dict[str, Any]] = {norm: {} for norm in s.norms}
+        for norm in s.norms:
+            if norm in modulus_info:
+                omegas[norm][modulus_info[norm]["method"]] = self.modulus_object(modulus_info[norm])
+            if certified_info.get(norm, {}).get("available"):
+                omegas[norm]["certified"] = self.modulus_object(certified_info[norm])
         examples = self.run_examples(classifiers, generator, generator_key, classifier_keys, measures, uncs)
         t_report = time.perf_counter()
         report = _assemble(
@@ -1000,10 +1183,12 @@ class Evaluator:
             equi,
             omegas,
             modulus_info,
+            certified_info,
             {k: _attack_key(v) for k, v in self.attacks.items()},
             n_classes,
         )
-        plotters = _plotters(s, report, measures, uncs, latent_bounds, equi, omegas, examples, meta or {})
+        primary = {norm: omegas[norm][report["modulus_used"][norm]] for norm in s.norms}
+        plotters = _plotters(s, report, measures, uncs, latent_bounds, equi, primary, examples, meta or {})
         files: dict[str, Path] = {}
         removed: list[str] = []
         redrawn: list[str] = []
@@ -1023,7 +1208,7 @@ class Evaluator:
                 keys_file,
                 lambda p: p.write_text(json.dumps({r: k for r, (k, _) in plotters.items()}), encoding="utf-8"),
             )
-            removed = remove_stale(run_dir, {p.name for p in files.values()}, ("cdf_*.png",))
+            removed = remove_stale(run_dir, {p.name for p in files.values()}, ("cdf_*.png", "omega_*.png"))
             for name in removed:
                 log.info("removed %s: a plot of an earlier run that this report does not own", name)
         self.records.append(StageRecord("report", "-", "computed", time.perf_counter() - t_report, {}))
@@ -1062,25 +1247,41 @@ def _omega_text(method: str, delta: float) -> str:
         return f"omega estimated by ascent, delta = {delta:g}"
     if method == "given":
         return f"omega given, delta = {delta:g}"
-    return f"omega {method}, delta = {delta:g}"  # pragma: no cover - future methods
+    return f"omega certified, delta = {delta:g}"
 
 
-def _confidence(s: EvaluationSettings, n_classifiers: int, n_audits: int, per_audit: float) -> dict[str, Any]:
-    """One overall confidence for each bound in the report, and which numbers are estimates."""
+def _confidence(
+    s: EvaluationSettings,
+    n_classifiers: int,
+    n_audits: int,
+    per_audit: float,
+    used: Mapping[str, str],
+    status: Mapping[str, Mapping[str, Any]],
+    omegas: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """One overall confidence for each bound in the report, and which numbers are estimates.
+
+    The top-level ``image_*`` fields describe the primary omega (``modulus_used``);
+    ``by_modulus`` gives the status and confidence of the numbers under each omega.
+    """
     a1 = 1.0 - s.ci_level
-    if s.modulus_method == "estimate":
-        a2, status = 1.0 - s.modulus_confidence, "estimate"
-        why = (
+    primaries = set(used.values())
+    primary = "given" if "given" in primaries else ("estimate" if "estimate" in primaries else "certified")
+    st = status[primary]
+    reasons = {
+        "estimate": (
             "omega is estimated by projected gradient ascent, which can only under-estimate each supremum; "
             "the image-space bounds and ceilings hold at the stated confidence only if the ascent reached "
             "the supremum, so they are estimates, not proofs"
-        )
-    elif s.modulus_method == "certified":  # pragma: no cover - wired in with the certified modulus
-        a2, status = 1.0 - s.modulus_confidence, "proven"
-        why = "omega is certified (a proven bound at every sampled latent), so the image-space numbers are proven"
-    else:
-        a2, status = 0.0, "assumed"
-        why = "omega was given by the caller; the image-space numbers hold if that modulus does"
+        ),
+        "certified": (
+            "omega is certified (an upper bound proven by bound propagation at every sampled latent), so "
+            "the image-space numbers are proven at the stated confidence"
+        ),
+        "given": "omega was given by the caller; the image-space numbers hold if that modulus does",
+    }
+    a2 = 1.0 - st["equiprobable_confidence"]
+    methods = sorted({m for per in omegas.values() for m in per})
     return {
         "proportion_box_level": s.ci_level,
         "modulus_method": s.modulus_method,
@@ -1090,23 +1291,128 @@ def _confidence(s: EvaluationSettings, n_classifiers: int, n_audits: int, per_au
         "latent_own_confidence": s.ci_level,
         "latent_equiprobable_status": "exact for a classifier whose predictions are K equiprobable classes",
         "latent_equiprobable_confidence": 1.0,
-        "image_status": status,
-        "image_own_confidence": 1.0 - a1 - a2,
-        "image_equiprobable_confidence": 1.0 - a2,
+        "image_status": st["status"],
+        "image_modulus": primary,
+        "image_own_confidence": st["own_confidence"],
+        "image_equiprobable_confidence": st["equiprobable_confidence"],
         "simultaneous_own_confidence": max(0.0, 1.0 - n_classifiers * a1 - a2),
-        "image_status_reason": why,
+        "image_status_reason": reasons[primary],
+        "by_modulus": {
+            m: {
+                **status[m],
+                "simultaneous_own_confidence": max(0.0, 1.0 - n_classifiers * a1 - status[m]["alpha_equiprobable"]),
+                "reason": reasons[m],
+                "norms": [norm for norm in s.norms if m in omegas[norm]],
+            }
+            for m in methods
+        },
         "audits": {
             "n": n_audits,
             "family_confidence": s.audit_confidence,
             "per_audit_confidence": per_audit,
             "correction": "Bonferroni",
+            "against": {norm: {"modulus": used[norm], "status": status[used[norm]]["status"]} for norm in s.norms},
         },
         "estimates": [
             "empirical quantiles of measured distances (order statistics; each interval at ci_level on its own)",
             "measured distances and measured robust accuracy (an attack over-estimates each minimal distance, "
             "so measured robust accuracy is an upper estimate)",
-        ],
+        ]
+        + (
+            ["the ascent omega (a lower estimate of omega) and every number built on it"]
+            if "estimate" in methods
+            else []
+        ),
     }
+
+
+def _primary(available: Mapping[str, Any]) -> str:
+    """The omega behind a norm's single-omega fields and audits: given, else the estimate, else certified."""
+    for meth in ("given", "estimate", "certified"):
+        if meth in available:
+            return meth
+    raise RuntimeError("no modulus available")  # pragma: no cover - evaluate always has one
+
+
+def _modulus_status(s: EvaluationSettings, method: str) -> dict[str, Any]:
+    """Status and overall confidence of the image-space numbers built on omega obtained by ``method``.
+
+    The union bound over their inputs: alpha = (1 - ci_level) for the proportion box (own
+    proportions only) + (1 - modulus_confidence) for omega (0 for a given omega).
+    """
+    a_box = 1.0 - s.ci_level
+    a_mod = 0.0 if method == "given" else 1.0 - s.modulus_confidence
+    own, equi = max(0.0, 1.0 - a_box - a_mod), 1.0 - a_mod
+    if method == "certified":
+        st, label = "proven", f"proven at confidence 1 - alpha = {own:.4g} (own), {equi:.4g} (equiprobable)"
+    elif method == "estimate":
+        st, label = "estimate", "estimate (ascent omega: a lower estimate of omega)"
+    else:
+        st, label = "assumed", "assumed (omega given by the caller)"
+    return {
+        "status": st,
+        "label": label,
+        "alpha_own": a_box + a_mod,
+        "alpha_equiprobable": a_mod,
+        "own_confidence": own,
+        "equiprobable_confidence": equi,
+    }
+
+
+def _image_bound(
+    bound: Any, q: float, mean_norm: float, status: Mapping[str, Any], *, equiprobable: bool = False
+) -> dict[str, Any]:
+    raw = float(bound.ppf(q))
+    return {
+        "image": raw / mean_norm,
+        "image_raw": raw,
+        "image_raw_q25": raw if q == 0.25 else float(bound.ppf(0.25)),
+        "status": status["status"],
+        "confidence": status["equiprobable_confidence" if equiprobable else "own_confidence"],
+    }
+
+
+def _ceilings_at(
+    eps: float, omega: Any, equi: Any, latent_bounds: Mapping[str, Any], equal: np.ndarray
+) -> dict[str, Any]:
+    """The robust-accuracy ceilings at ``eps`` under one omega (see :func:`.report.ceiling_table`)."""
+    # omega^{-1}(eps) rounded down: a smaller latent radius can only raise a ceiling
+    latent_radius = float(omega.inverse(eps)) * (1.0 - 1e-12)
+    delta = float(omega.failure_prob)
+    return {
+        "latent_radius": latent_radius,
+        "any_classifier": float(rep.any_classifier_ceiling(equal, latent_radius, delta)),
+        "equiprobable": float(equi.through(omega).sf(eps)),
+        "classifiers": {name: float(b.through(omega).sf(eps)) for name, b in latent_bounds.items()},
+    }
+
+
+def _sandwich(available: Mapping[str, Any], certified: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Per radius: ascent estimate (lower), certified bound (upper), their ratio, and t L of the global bound."""
+    out: dict[str, Any] = {
+        "available": "certified" in available,
+        "reason": None if certified is None else certified.get("reason"),
+        "estimate_is": "lower estimate of omega (projected gradient ascent)",
+        "certified_is": "upper bound on omega (bound propagation), proven at modulus_confidence",
+    }
+    if certified is None:
+        out["reason"] = "not requested (modulus_method)"
+    if "certified" not in available:
+        return out
+    radii = np.asarray(certified["radii"], dtype=np.float64)
+    cert = np.asarray(certified["values"], dtype=np.float64)
+    out["radii"] = radii.tolist()
+    out["certified"] = cert.tolist()
+    est = None
+    if "estimate" in available:
+        est = np.array([float(available["estimate"](r)) for r in radii])
+        out["estimate"] = est.tolist()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["ratio"] = [float(c / e) if e > 0 else None for c, e in zip(cert, est, strict=True)]
+    lip = certified.get("lipschitz")
+    out["global_lipschitz"] = lip
+    out["global_bound"] = None if lip is None else (radii * lip).tolist()
+    return out
 
 
 def _assemble(
@@ -1120,14 +1426,26 @@ def _assemble(
     props: Mapping[str, np.ndarray],
     latent_bounds: Mapping[str, Any],
     equi: Any,
-    omegas: Mapping[str, Any],
+    omegas: Mapping[str, Mapping[str, Any]],
     modulus_info: Mapping[str, Mapping[str, Any]],
+    certified_info: Mapping[str, Mapping[str, Any]],
     attack_keys: Mapping[str, str],
     n_classes: int,
 ) -> dict[str, Any]:
+    """The JSON report. ``omegas[norm]`` holds the moduli available (``estimate``, ``certified``, ``given``).
+
+    The legacy single-omega fields (``bound``, each ceiling row's ``ceiling`` /
+    ``equiprobable`` / ``any_classifier``, the RobustBench ``status``) and the
+    audits use the *primary* omega of each norm, ``modulus_used[norm]``: the
+    estimate when there is one (it is the number the audit is meant to check),
+    else the certified or the given one. Every omega's numbers are under
+    ``bounds[method]`` / ``by_modulus[method]`` with their status and confidence.
+    """
     import isobound as ib
 
     q = s.quantile
+    used = {norm: _primary(omegas[norm]) for norm in s.norms}
+    status = {meth: _modulus_status(s, meth) for meth in ("estimate", "certified", "given")}
     names = list(measures)
     primary = s.norms[0]
     ez = float(ib.expected_gaussian_norm(s.latent_dim))
@@ -1139,7 +1457,7 @@ def _assemble(
     equal = np.full(n_classes, 1.0 / n_classes)
     classifiers: dict[str, Any] = {}
     ceilings: dict[str, list[dict[str, Any]]] = {norm: [] for norm in s.norms}
-    equi_images = {norm: equi.through(omegas[norm]) for norm in s.norms}
+    equi_images = {norm: equi.through(omegas[norm][used[norm]]) for norm in s.norms}
     for name in names:
         m = measures[name]
         latent = latent_bounds[name]
@@ -1152,7 +1470,7 @@ def _assemble(
         per_norm: dict[str, Any] = {}
         per_sample: dict[str, Any] = {"label": m["labels"].tolist(), "r_z": r_z}
         for norm in s.norms:
-            image = latent.through(omegas[norm])
+            image = latent.through(omegas[norm][used[norm]])
             r_in = (m["r_in"] if norm == "l2" else m[f"r_in_{norm}"]).numpy()
             r_unc = uncs[name][norm]["r_unc"].numpy()
             suffix = "" if norm == "l2" else f"_{norm}"
@@ -1166,7 +1484,13 @@ def _assemble(
                     "image": image_raw / mean_norm[norm],
                     "image_raw": image_raw,
                     "image_raw_q25": image_raw if q == 0.25 else float(image.ppf(0.25)),
+                    "modulus": used[norm],
                 },
+                "bounds": {
+                    meth: _image_bound(latent.through(o), q, mean_norm[norm], status[meth])
+                    for meth, o in omegas[norm].items()
+                },
+                "audit_bound": {"modulus": used[norm], "status": status[used[norm]]["status"]},
                 "empirical": {
                     k: rep.empirical_quantile(v, q, level=s.ci_level).scaled(1.0 / mean_norm[norm]).as_dict()
                     for k, v in dists.items()
@@ -1202,25 +1526,34 @@ def _assemble(
             "per_sample": per_sample,
         }
     for norm in s.norms:
-        omega = omegas[norm]
-        delta = float(omega.failure_prob)
         for eps in s.epsilons:
-            # omega^{-1}(eps) rounded down: a smaller latent radius can only raise a ceiling
-            latent_radius = float(omega.inverse(eps)) * (1.0 - 1e-12)
+            by_modulus = {
+                meth: {
+                    **_ceilings_at(eps, omega, equi, latent_bounds, equal),
+                    "status": status[meth]["status"],
+                    "confidence": status[meth]["own_confidence"],
+                    "confidence_equiprobable": status[meth]["equiprobable_confidence"],
+                    "label": status[meth]["label"],
+                }
+                for meth, omega in omegas[norm].items()
+            }
+            main = by_modulus[used[norm]]
             row: dict[str, Any] = {
                 "eps": eps,
                 "eps_text": rep.format_epsilon(eps),
-                "latent_radius": latent_radius,
-                "any_classifier": float(rep.any_classifier_ceiling(equal, latent_radius, delta)),
-                "equiprobable": float(equi_images[norm].sf(eps)),
+                "latent_radius": main["latent_radius"],
+                "any_classifier": main["any_classifier"],
+                "equiprobable": main["equiprobable"],
+                "modulus": used[norm],
                 "classifiers": {},
+                "by_modulus": by_modulus,
             }
             for name in names:
                 c = classifiers[name]
                 r_unc = np.asarray(c["per_sample"]["r_unc" if norm == "l2" else f"r_unc_{norm}"], dtype=np.float64)
                 r_in = np.asarray(c["per_sample"]["r_in" if norm == "l2" else f"r_in_{norm}"], dtype=np.float64)
                 row["classifiers"][name] = {
-                    "ceiling": float(latent_bounds[name].through(omega).sf(eps)),
+                    "ceiling": main["classifiers"][name],
                     "measured_robust_acc": float(np.mean(r_unc > eps)),
                     "measured_in_distribution_robust_acc": float(np.mean(r_in > eps)),
                 }
@@ -1236,6 +1569,11 @@ def _assemble(
             norm: {
                 "image_raw": float(equi_images[norm].ppf(q)),
                 "image": float(equi_images[norm].ppf(q)) / mean_norm[norm],
+                "modulus": used[norm],
+                "bounds": {
+                    meth: _image_bound(equi.through(o), q, mean_norm[norm], status[meth], equiprobable=True)
+                    for meth, o in omegas[norm].items()
+                },
             }
             for norm in s.norms
         },
@@ -1243,10 +1581,21 @@ def _assemble(
     upper["z"] = upper["z_raw"] / ez
     upper["image"] = upper["norms"][primary]["image"]
     upper["image_raw"] = upper["norms"][primary]["image_raw"]
-    modulus_report = {norm: {k: v for k, v in info.items() if k != "object"} for norm, info in modulus_info.items()}
+    modulus_report = {
+        norm: {k: v for k, v in (modulus_info.get(norm) or certified_info[norm]).items() if k != "object"}
+        for norm in s.norms
+    }
     for norm, info in modulus_report.items():
         info.setdefault("interpolation", "step")
         info["norm"] = norm
+    moduli_report = {
+        norm: {
+            **({modulus_info[norm]["method"]: modulus_report[norm]} if norm in modulus_info else {}),
+            **({"certified": dict(certified_info[norm])} if norm in certified_info else {}),
+        }
+        for norm in s.norms
+    }
+    sandwich = {norm: _sandwich(omegas[norm], certified_info.get(norm)) for norm in s.norms}
     report: dict[str, Any] = {
         "title": meta.get("title", "isobound evaluate"),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -1257,7 +1606,7 @@ def _assemble(
         "models": dict(meta.get("models", {})),
         "settings": {
             "quantile": q,
-            "failure_prob": max(float(o.failure_prob) for o in omegas.values()),
+            "failure_prob": max(float(o.failure_prob) for per in omegas.values() for o in per.values()),
             "n_samples": s.n_samples,
             "latent_dim": s.latent_dim,
             "latent_prior": s.latent_prior,
@@ -1277,10 +1626,13 @@ def _assemble(
         },
         "evaluation_settings": s.as_dict(),
         "modulus": modulus_report,
+        "moduli": moduli_report,
+        "modulus_used": used,
+        "sandwich": sandwich,
         "upper_bound": upper,
         "classifiers": classifiers,
         "ceilings": ceilings,
-        "confidence": _confidence(s, len(names), n_audits, per_audit),
+        "confidence": _confidence(s, len(names), n_audits, per_audit, used, status, omegas),
         "image_norms": image_norms[primary],
     }
     if "config" in meta:
@@ -1288,6 +1640,12 @@ def _assemble(
     report = rep.json_ready(report)
     report["tables"] = {norm: rep.markdown_table(report, norm=norm) for norm in s.norms}
     report["ceiling_tables"] = {norm: rep.ceiling_table(report, norm) for norm in s.norms} if s.epsilons else {}
+    # one table per omega: {norm: {"estimate": table, "certified": table}}
+    report["ceiling_tables_by_modulus"] = (
+        {norm: {meth: rep.ceiling_table(report, norm, modulus=meth) for meth in omegas[norm]} for norm in s.norms}
+        if s.epsilons
+        else {}
+    )
     report["robustbench"] = rep.robustbench_records(report)
     parts: list[str] = []
     for norm in s.norms:
@@ -1295,7 +1653,12 @@ def _assemble(
             parts.append(f"Image norm {rep.threat_model(norm)}:")
         parts.append(report["tables"][norm])
         if s.epsilons:
+            if len(omegas[norm]) > 1:
+                parts.append(f"Under the {used[norm]} omega ({status[used[norm]]['label']}):")
             parts.append(report["ceiling_tables"][norm])
+            for meth, table in report["ceiling_tables_by_modulus"][norm].items():
+                if meth != used[norm]:
+                    parts.append(f"Under the {meth} omega ({status[meth]['label']}):\n\n{table}")
     report["table_markdown"] = "\n\n".join(parts)
     return report
 
@@ -1364,7 +1727,7 @@ def _plotters(
                 "unc": uncs[name][norm]["r_unc"].numpy(),
             }
             omega = omegas[norm]
-            otext = _omega_text(s.modulus_method, float(omega.failure_prob))
+            otext = _omega_text(report["modulus_used"][norm], float(omega.failure_prob))
             bounds = {"z": latent_bounds[name], "image": latent_bounds[name].through(omega)}
             ref = {"z": equi, "image": equi.through(omega)}
             labels = {
@@ -1417,6 +1780,15 @@ def _plotters(
                 s.quantile,
             )
             out[f"cdf_{_safe_name(name)}{suffix}"] = (key, draw)
+    for norm in s.norms:
+        w = report.get("sandwich", {}).get(norm, {})
+        if w.get("available"):
+            c_level = float(report["confidence"]["by_modulus"]["certified"]["equiprobable_confidence"])
+
+            def draw_omega(p: Path | None, w: Mapping[str, Any] = w, nm: str = norm, c: float = c_level) -> Any:
+                return rep.plot_sandwich(p, w, nm, confidence=c)
+
+            out[f"omega_{norm}"] = (_digest("omega", norm, w, c_level), draw_omega)
     samples = examples["samples"].numpy()
     if _displayable(samples):
         lo, hi = float(samples.min()), float(samples.max())
@@ -1484,6 +1856,11 @@ def _markdown(report: Mapping[str, Any]) -> str:
                 "",
                 report["ceiling_tables"][norm],
                 "",
+                *[
+                    f"Under the {meth} omega ({conf['by_modulus'][meth]['label']}):\n\n{table}\n"
+                    for meth, table in report.get("ceiling_tables_by_modulus", {}).get(norm, {}).items()
+                    if meth != report.get("modulus_used", {}).get(norm) and meth in conf.get("by_modulus", {})
+                ],
                 "Each ceiling is an upper bound on the fraction of generated points whose label survives every "
                 "perturbation of norm eps: 1 - B(omega^-1(eps)) + delta for the classifier's own (conservative) "
                 "proportions, or for K equiprobable predicted classes; the first column holds for *any* classifier "
@@ -1504,16 +1881,37 @@ def _markdown(report: Mapping[str, Any]) -> str:
         f"all {len(names)} together at {pct(max(0.0, 1 - len(names) * (1 - conf['latent_own_confidence'])))}).",
         f"- **Latent bound for {report['upper_bound']['n_classes']} equiprobable classes: exact** for a classifier "
         "whose predictions are equiprobable (no sampling).",
-        f"- **Image-space bounds and ceilings: {conf['image_status']}.** "
+        "- **Image-space bounds and ceilings"
+        + (
+            f" under the {conf['image_modulus']} omega (the first upper-bound column and ceiling table)"
+            if len(conf.get("by_modulus", {})) > 1
+            else ""
+        )
+        + f": {conf['image_status']}.** "
         "With the classifier's own proportions they rest "
         f"on the proportion box and on omega: {pct(conf['image_own_confidence'])} overall (union bound); with "
         f"equiprobable classes on omega alone: {pct(conf['image_equiprobable_confidence'])}. "
         + conf["image_status_reason"][0].upper()
         + conf["image_status_reason"][1:]
         + ".",
+        *[
+            f"- **Under the {m} omega** ({', '.join(rep.threat_model(n) for n in b['norms'])}): {b['label']}."
+            for m, b in conf.get("by_modulus", {}).items()
+        ],
+        *[
+            f"- **Certified omega, {rep.threat_model(n)}: not available** ({w['reason']}); the estimate alone."
+            for n, w in report.get("sandwich", {}).items()
+            if not w["available"] and s["modulus_method"] in ("both", "certified")
+        ],
         "- **Estimates:** " + "; ".join(conf["estimates"]) + ".",
         f"- **Audits:** {a['n']} audits, each at {a['per_audit_confidence']:.5g} ({a['correction']}), so that all "
-        f"together raise a false alarm with probability at most {1 - a['family_confidence']:.3g}.",
+        f"together raise a false alarm with probability at most {1 - a['family_confidence']:.3g}; they check the "
+        "image-space bound under "
+        + ", ".join(
+            f"the {v['modulus']} omega ({v['status']}) in {rep.threat_model(n)}"
+            for n, v in a.get("against", {}).items()
+        )
+        + ".",
         "",
         "## Smoothness of the generator",
         "",
@@ -1523,8 +1921,9 @@ def _markdown(report: Mapping[str, Any]) -> str:
         if mod.get("method") == "given":
             lines += [f"{rep.threat_model(norm)}: omega given by the caller, {mod['repr']}.", ""]
             continue
+        what = "estimated" if mod.get("method") == "estimate" else "certified"
         lines += [
-            f"{rep.threat_model(norm)}: omega estimated at {len(mod['radii'])} latent radii with failure probability "
+            f"{rep.threat_model(norm)}: omega {what} at {len(mod['radii'])} latent radii with failure probability "
             f"delta = {mod['failure_prob']:g} (the image-space bound's cdf is lowered by delta); between radii it is "
             "read at the next measured radius (step interpolation, the conservative choice); beyond the last radius "
             "it is +inf.",
@@ -1534,7 +1933,42 @@ def _markdown(report: Mapping[str, Any]) -> str:
             "| omega(t) | " + " | ".join(f"{v:.3g}" for v in mod["values"]) + " |",
             "",
         ]
-    if s["modulus_method"] == "estimate":
+        w = report.get("sandwich", {}).get(norm, {})
+        if w.get("available"):
+            est = w.get("estimate")
+            lip = w.get("global_lipschitz")
+            lines += [
+                f"Certified omega ({rep.threat_model(norm)}), an upper bound proven at confidence "
+                f"{s['modulus_confidence']:g} over the latent draw, beside the ascent estimate (a lower estimate) "
+                "and the global Lipschitz bound t L (what local certification buys):",
+                "",
+                "| t | " + " | ".join(f"{r:.3g}" for r in w["radii"]) + " |",
+                "|---|" + "---|" * len(w["radii"]),
+                *(
+                    ["| ascent omega (lower estimate) | " + " | ".join(f"{v:.3g}" for v in est) + " |"]
+                    if est is not None
+                    else []
+                ),
+                "| certified omega (upper bound) | " + " | ".join(f"{v:.3g}" for v in w["certified"]) + " |",
+                *(
+                    [
+                        "| certified / ascent | "
+                        + " | ".join("-" if v is None else f"{v:.3g}" for v in w["ratio"])
+                        + " |"
+                    ]
+                    if est is not None
+                    else []
+                ),
+                *(
+                    [f"| global t L (L = {lip:.4g}) | " + " | ".join(f"{v:.3g}" for v in w["global_bound"]) + " |"]
+                    if lip is not None
+                    else []
+                ),
+                "",
+            ]
+        elif s["modulus_method"] in ("both", "certified"):
+            lines += [f"{rep.threat_model(norm)}: certified omega not available ({w.get('reason')}).", ""]
+    if "estimate" in report.get("modulus_used", {}).values() or s["modulus_method"] == "estimate":
         lines += [
             "omega is estimated by maximisation (gradient ascent), which can only under-estimate the true "
             "supremum: an image-space bound built on it may claim too much, and the audit is the check.",

@@ -368,24 +368,33 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True, norm: str
     image-space rows (``None``: the report's first norm, kept at the top level);
     the Z-space row is always l2.
     """
+    settings = report["settings"]
+    view_norm = norm if norm is not None else (settings.get("norms") or [None])[0]
+    per_norm_up = report["upper_bound"].get("norms", {}).get(view_norm, {})
+    # a second upper-bound column under the certified omega, when it is not the primary one
+    proven = per_norm_up.get("bounds", {}).get("certified") if per_norm_up.get("modulus") != "certified" else None
     report = _norm_view(report, norm)
     classifiers: Mapping[str, Any] = report["classifiers"]
     names = list(classifiers)
-    q = report["settings"]["quantile"]
+    q = settings["quantile"]
     up = report["upper_bound"]
     k = up["n_classes"]
+    extra = "" if proven is None else f" Upper bound, certified omega (proven at {100 * proven['confidence']:.3g}%) |"
     lines = [
-        f"| {round(q * 100)}% quantile of normalised robustness | Upper bound ({k} equiprobable classes) | "
+        f"| {round(q * 100)}% quantile of normalised robustness | Upper bound ({k} equiprobable classes) |"
+        + extra
+        + " "
         + " | ".join(names)
         + " |",
-        "|" + "---|" * (2 + len(names)),
+        "|" + "---|" * (2 + len(names) + (proven is not None)),
     ]
     errors = [_error_cell(classifiers[n]) for n in names]
-    lines.append(f"| {ROW_NAMES['error']} | - | " + " | ".join(errors) + " |")
+    lines.append(f"| {ROW_NAMES['error']} | - | " + ("- | " if proven else "") + " | ".join(errors) + " |")
     for s in SETTINGS:
         cells = [_cell(classifiers[n]["empirical"][s], with_ci) for n in names]
         bound = up["z"] if s == "z" else up["image"]
-        lines.append(f"| {ROW_NAMES[s]} | {format_value(bound)} | " + " | ".join(cells) + " |")
+        second = "" if proven is None else f"{format_value(up['z'] if s == 'z' else proven['image'])} | "
+        lines.append(f"| {ROW_NAMES[s]} | {format_value(bound)} | {second}" + " | ".join(cells) + " |")
     out = "\n".join(lines)
     own = [
         "| Own bound and audit | " + " | ".join(names) + " |",
@@ -403,6 +412,14 @@ def markdown_table(report: Mapping[str, Any], *, with_ci: bool = True, norm: str
         + " | ".join(format_value(classifiers[n]["bound"]["image"]) for n in names)
         + " |",
     ]
+    if proven is not None:
+        own.append(
+            "| Upper bound, image space, certified omega (own proportions; proven) | "
+            + " | ".join(
+                format_value(classifiers[n]["norms"][view_norm]["bounds"]["certified"]["image"]) for n in names
+            )
+            + " |"
+        )
     for s in SETTINGS:
         verdicts = []
         for n in names:
@@ -421,7 +438,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def ceiling_table(report: Mapping[str, Any], norm: str) -> str:
+def ceiling_table(report: Mapping[str, Any], norm: str, *, modulus: str | None = None) -> str:
     """The robust-accuracy ceilings at each epsilon of one image norm, as a Markdown table.
 
     Columns: epsilon; the ceiling for any classifier when the K true classes of
@@ -431,8 +448,24 @@ def ceiling_table(report: Mapping[str, Any], norm: str) -> str:
     conservative class proportions) and its measured robust accuracy on
     generated data (fraction whose measured distance exceeds epsilon: an
     *upper* estimate, since an attack over-estimates each distance).
+
+    ``modulus`` (``"estimate"``, ``"certified"``, ``"given"``): the ceilings under
+    that omega (each row's ``by_modulus`` entry); ``None``: the row's primary
+    omega. The measured columns do not depend on omega.
     """
     rows = report["ceilings"][norm]
+    if modulus is not None:
+        rows = [
+            {
+                **row,
+                **{k: row["by_modulus"][modulus][k] for k in ("any_classifier", "equiprobable")},
+                "classifiers": {
+                    n: {**cell, "ceiling": row["by_modulus"][modulus]["classifiers"][n]}
+                    for n, cell in row["classifiers"].items()
+                },
+            }
+            for row in rows
+        ]
     names = list(report["classifiers"])
     k = report["upper_bound"]["n_classes"]
     head = (
@@ -466,7 +499,9 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     ``ceiling_q25`` (upper bound on the 25% quantile of its image-space
     robustness, in the image norm's units, whatever the report's quantile), ``audit`` (verdicts) and
     ``status``/``confidence`` of the ceilings (see the report's
-    ``confidence`` section).
+    ``confidence`` section). Where a certified omega is available,
+    ``ceiling_robust_acc_proven`` and ``ceiling_robust_acc_any_proven`` are the same
+    ceilings under it, proven at ``proven_confidence`` (``None`` otherwise).
     """
     out: list[dict[str, Any]] = []
     conf = report.get("confidence", {})
@@ -476,6 +511,7 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             for name, c in report["classifiers"].items():
                 cell = row["classifiers"][name]
                 per = c["norms"][norm]
+                proven = row.get("by_modulus", {}).get("certified")
 
                 def pct(x: float | None) -> float | None:
                     return None if x is None else round(100.0 * x, 4)
@@ -501,6 +537,10 @@ def robustbench_records(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                         },
                         "status": conf.get("image_status"),
                         "confidence": conf.get("image_own_confidence"),
+                        # the proven ceiling (certified omega), when there is one
+                        "ceiling_robust_acc_proven": pct(proven["classifiers"][name]) if proven else None,
+                        "ceiling_robust_acc_any_proven": pct(proven["any_classifier"]) if proven else None,
+                        "proven_confidence": proven["confidence"] if proven else None,
                         "generated_samples": report["settings"]["n_samples"],
                     }
                 )
@@ -657,6 +697,56 @@ def plot_cdfs(
     fig.suptitle(f"{name}: empirical robustness vs the isoperimetric bound (image norm {norm})", fontsize=10)
     # fixed margins: tight_layout measured every tick label and cost more than the drawing
     fig.subplots_adjust(left=0.05, right=0.99, top=0.88, bottom=0.17 + 0.045 * math.ceil(len(names) / 2), wspace=0.2)
+    if path is None:
+        return fig
+    fig.savefig(path, format="png")
+    return path
+
+
+def plot_sandwich(path: Path | None, sandwich: Mapping[str, Any], norm: str, *, confidence: float) -> Any:
+    """The two omega curves of one image norm, with the band between them.
+
+    ``sandwich`` is a report's ``sandwich[norm]`` entry: the ascent estimate (a
+    lower estimate of omega) and the certified bound (an upper bound, proven at
+    ``confidence``) per latent radius, as steps (omega is read at the next
+    radius); the global Lipschitz bound ``t L`` is drawn as a dashed line when it
+    stays within three times the largest certified value (else it would flatten
+    the band, and the legend gives ``L``). ``path=None`` returns the Figure.
+    """
+    fig = _figure(6.4, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    t = np.concatenate([[0.0], np.asarray(sandwich["radii"], dtype=np.float64)])
+    cert = np.concatenate([[0.0], np.asarray(sandwich["certified"], dtype=np.float64)])
+    est_raw = sandwich.get("estimate")
+    top = float(cert.max())
+    ax.step(t, cert, where="pre", color="C3", label=f"certified omega (upper bound, proven at {confidence:g})")
+    if est_raw is not None:
+        est = np.concatenate([[0.0], np.asarray(est_raw, dtype=np.float64)])
+        ax.step(t, est, where="pre", color="C0", label="ascent omega (lower estimate)")
+        ax.fill_between(
+            t,
+            est,
+            cert,
+            step="pre",
+            color="C1",
+            alpha=0.25,
+            label="band holding the sampled omega (max of M_t over the N latents)",
+        )
+    lip = sandwich.get("global_lipschitz")
+    if lip is not None:
+        glob = t * float(lip)
+        if glob[-1] <= 3 * top:
+            ax.plot(t, glob, color="0.4", ls="--", label=f"global bound t L (L = {lip:.3g})")
+            top = max(top, float(glob[-1]))
+        else:
+            ax.plot([], [], color="0.4", ls="--", label=f"global bound t L (L = {lip:.3g}), off the axes")
+    ax.set_xlim(0, float(t[-1]))
+    ax.set_ylim(0, 1.05 * top if top > 0 else 1.0)
+    ax.set_xlabel("latent radius t (l2)", fontsize=8)
+    ax.set_ylabel(f"omega(t), image norm {norm}", fontsize=8)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    ax.set_title(f"modulus of continuity of the generator ({threat_model(norm)})", fontsize=10)
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.12)
     if path is None:
         return fig
     fig.savefig(path, format="png")

@@ -118,8 +118,10 @@ def test_norms_and_epsilons_parse_and_reach_the_evaluation_settings() -> None:
             parse_epsilons(bad)
     with pytest.raises(TypeError, match="norms must be a string"):
         parse_norms(2)
-    with pytest.raises(ValueError, match="modulus_method must be one of estimate, given"):
-        EvaluationSettings(latent_dim=2, modulus_method="certified")
+    with pytest.raises(ValueError, match="modulus_method must be one of estimate, certified, both, given"):
+        EvaluationSettings(latent_dim=2, modulus_method="proven")
+    with pytest.raises(ValueError, match="certify_budget must be a finite number"):
+        EvaluationSettings(latent_dim=2, certify_budget=-1.0)
     with pytest.raises(ValueError, match="latent_prior must be 'normal' or 'uniform'"):
         EvaluationSettings(latent_dim=2, latent_prior="laplace")
 
@@ -414,7 +416,9 @@ def test_cli_reports_bad_input_with_exit_code_2(capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert "train_32x32.mat" in err and "http://ufldl.stanford.edu/housenumbers/" in err
     # main returns a status for argparse errors too (isobound.cli.run_command), never raises SystemExit
-    assert cli.main(["--dataset", "imagenet"]) == 2
+    # --quiet: without it main() attaches a log handler to this test's captured stderr, which
+    # outlives the capture and breaks later tests that log (test_quiet_shows_no_progress_bars_and_no_log)
+    assert cli.main(["--dataset", "imagenet", "--quiet"]) == 2
     assert "'imagenet'" in capsys.readouterr().err
     assert cli.main(["--ci-level", "1.5", "--quiet"]) == 2
     assert "ci_level" in capsys.readouterr().err
