@@ -59,6 +59,8 @@ _SETTING_NAMES = (
     "refine",
     "attack",
     "attack_steps",
+    "lower_bounds",
+    "lower_bound_samples",
     "n_examples",
 )
 
@@ -302,7 +304,8 @@ def evaluate(
         Any of ``quantile``, ``failure_prob``, ``modulus_confidence``,
         ``modulus_samples``, ``modulus_restarts``, ``modulus_steps``, ``radii``,
         ``audit_confidence``, ``ci_level``, ``chunk_size``, ``overshoot``,
-        ``max_iter``, ``refine``, ``attack``, ``attack_steps``, ``n_examples`` (see
+        ``max_iter``, ``refine``, ``attack``, ``attack_steps``, ``lower_bounds``,
+        ``lower_bound_samples``, ``n_examples`` (see
         :class:`~isobound_torch.experiment.evaluation.EvaluationSettings`).
 
     Returns
