@@ -21,6 +21,11 @@ torch (:mod:`.store`):
    ceilings at each epsilon, audits corrected for multiplicity, the
    confidence of every bound, RobustBench-shaped records, plots.
 
+With ``lower_bounds`` set, a stage ``lower-<name>-<norm>`` per classifier and
+norm also computes proven *lower* bounds on r_unc for the first
+``lower_bound_samples`` samples (certified radius or exact MILP oracle), shown
+next to the attack's measured distances (upper estimates) in the report.
+
 Models enter only through their stage keys: what the keys are made of is the
 caller's business (training settings for the experiment; weights and
 output fingerprints for :func:`isobound_torch.evaluate`).
