@@ -82,6 +82,9 @@ LOWER_BOUND_METHODS = ("none", "certified", "exact", "auto")
 LOWER_VERSION = 1
 #: Samples per lower-bound checkpoint (the exact oracle takes about a second per sample).
 LOWER_CHUNK = 10
+#: ``lower_bounds="auto"`` takes the exact oracle only up to this many hidden ReLUs (two layers of 64 take
+#: about 3 s per input on the digits, two of 128 about a minute); ``"exact"`` has no such limit.
+AUTO_EXACT_MAX_HIDDEN = 128
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,7 +255,8 @@ class EvaluationSettings:
         Lipschitz bound, or bound propagation); ``"exact"``: the lower bound of
         the MILP oracle :func:`isobound_torch.exact_distance` (small ReLU MLPs,
         l-infinity only; about a second per sample on a 64-32-32-10 MLP);
-        ``"auto"``: exact where it applies, else certified, else "not
+        ``"auto"``: exact where it applies (l-infinity, a ReLU MLP of at most
+        ``AUTO_EXACT_MAX_HIDDEN`` = 128 hidden units), else certified, else "not
         available" with the reason.  ``"none"`` (the default) computes nothing.
     lower_bound_samples : int
         How many of the generated samples (the first ones) get a lower bound
@@ -996,7 +1000,8 @@ class Evaluator:
         Looks at the layers only (no bound is computed): ``"exact"`` needs ``norm="linf"``
         and a network that :func:`isobound_torch.exact_unsupported` accepts;
         ``"certified"`` one whose layers the certified bounds support; ``"auto"`` tries
-        them in that order.
+        them in that order, the exact oracle only up to ``AUTO_EXACT_MAX_HIDDEN`` hidden
+        ReLUs (its cost grows exponentially with the unstable ones).
         """
         requested = self.settings.lower_bounds
         reasons: list[str] = []
@@ -1009,6 +1014,15 @@ class Evaluator:
                 if norm == "linf"
                 else f"the exact oracle computes l_inf (and l_1) distances only, not {norm}"
             )
+            if why is None and requested == "auto":
+                from ..exact import _extract
+
+                hidden = _extract(classifier, shape).n_hidden
+                if hidden > AUTO_EXACT_MAX_HIDDEN:
+                    why = (
+                        f"{hidden} hidden ReLUs, above the {AUTO_EXACT_MAX_HIDDEN} that lower_bounds='auto' solves "
+                        "exactly (too slow beyond; lower_bounds='exact' forces it)"
+                    )
             if why is None:
                 return "exact", ""
             reasons.append(f"exact: {why}")

@@ -223,6 +223,25 @@ class TooShort:
         return dataclasses.replace(res, norm=res.norm * 0.01)
 
 
+def test_auto_leaves_large_mlps_to_the_certified_radius(monkeypatch: pytest.MonkeyPatch) -> None:
+    from isobound_torch.experiment import evaluation
+
+    monkeypatch.setattr(evaluation, "AUTO_EXACT_MAX_HIDDEN", 19)  # the ReLU MLP has 12 + 8 = 20
+    res = _eval(None, lower_bounds="auto", norms="linf", classifiers={"relu": relu_mlp()}, lower_bound_samples=3)
+    b = res.report["lower_bounds"]["relu"]["linf"]
+    assert b["method"] == "certified"
+    forced = _eval(None, lower_bounds="exact", norms="linf", classifiers={"relu": relu_mlp()}, lower_bound_samples=3)
+    assert forced.report["lower_bounds"]["relu"]["linf"]["method"] == "exact"
+    monkeypatch.setattr(evaluation, "AUTO_EXACT_MAX_HIDDEN", 20)
+    from isobound_torch.experiment.distributed import DistContext
+    from isobound_torch.experiment.store import MemoryStore
+
+    settings = evaluation.EvaluationSettings(latent_dim=D, lower_bounds="auto")
+    ev = evaluation.Evaluator(settings, store=MemoryStore(), dist=DistContext(), device=torch.device("cpu"))
+    assert ev.lower_method(relu_mlp(), "linf", (1, SIDE, SIDE)) == ("exact", "")  # at the limit: exact
+    assert ev.lower_method(relu_mlp(), "l2", (1, SIDE, SIDE)) == ("certified", "")
+
+
 def test_a_lower_bound_above_the_measured_distance_is_flagged(tmp_path: Path) -> None:
     res = _eval(
         tmp_path / "run",
