@@ -60,6 +60,8 @@ _SETTING_NAMES = (
     "refine",
     "attack",
     "attack_steps",
+    "lower_bounds",
+    "lower_bound_samples",
     "n_examples",
 )
 
@@ -312,7 +314,8 @@ def evaluate(
         ``modulus_samples``, ``modulus_restarts``, ``modulus_steps``,
         ``certify_budget``, ``radii``,
         ``audit_confidence``, ``ci_level``, ``chunk_size``, ``overshoot``,
-        ``max_iter``, ``refine``, ``attack``, ``attack_steps``, ``n_examples`` (see
+        ``max_iter``, ``refine``, ``attack``, ``attack_steps``, ``lower_bounds``,
+        ``lower_bound_samples``, ``n_examples`` (see
         :class:`~isobound_torch.experiment.evaluation.EvaluationSettings`).
 
     Returns

@@ -99,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
         "(per sample the smallest verified of deepfool, fmn and ddn; about 10%% smaller distances at ~20x the time)",
     )
     b.add_argument("--attack-steps", type=int, help="iterations of FMN and DDN (default 100)")
+    b.add_argument(
+        "--lower-bounds",
+        choices=("none", "certified", "exact", "auto"),
+        default="none",
+        help="per-sample proven lower bounds on r_unc next to the measured (attack, upper estimate) distances: "
+        "certified (certified radius), exact (MILP oracle, small ReLU MLPs, linf only, ~1 s per sample), auto (exact "
+        "where it applies, else certified, else 'not available' with the reason) or none (default)",
+    )
+    b.add_argument(
+        "--lower-bound-samples",
+        type=int,
+        default=50,
+        help="how many generated samples (the first ones) get a lower bound (default 50)",
+    )
     b.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25)")
     b.add_argument("--failure-prob", type=float, default=0.01, help="delta of the estimated modulus (default 0.01)")
     b.add_argument(
@@ -218,6 +232,8 @@ def run_cli(ns: argparse.Namespace) -> Any:
         "refine": not ns.no_refine,
         "attack": ns.attack,
         "attack_steps": ns.attack_steps,
+        "lower_bounds": ns.lower_bounds,
+        "lower_bound_samples": ns.lower_bound_samples,
         "quantile": ns.quantile,
         "failure_prob": ns.failure_prob,
         "modulus_confidence": ns.modulus_confidence,

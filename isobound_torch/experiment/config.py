@@ -252,6 +252,12 @@ class ExperimentConfig:
         DDN, smaller distances at many times the cost).
     attack_steps : int, optional
         Iterations of FMN and DDN (default 100).
+    lower_bounds : {"none", "certified", "exact", "auto"}
+        Per-sample proven lower bounds on r_unc next to the measured distances
+        (default ``"none"``; see
+        :class:`~isobound_torch.experiment.evaluation.EvaluationSettings`).
+    lower_bound_samples : int
+        How many generated samples (the first ones) get a lower bound (default 50).
     quantile : float
         Which quantile the tables report (0.25 in the paper).
     failure_prob : float, optional
@@ -349,6 +355,8 @@ class ExperimentConfig:
     refine: bool = True
     attack: str = "deepfool"
     attack_steps: int | None = None
+    lower_bounds: str = "none"
+    lower_bound_samples: int = 50
     quantile: float = 0.25
     failure_prob: float | None = None
     modulus_confidence: float | None = None
@@ -465,6 +473,9 @@ class ExperimentConfig:
             raise ValueError(f"modulus must be 'both', 'estimate' or 'certified', got modulus={self.modulus!r}")
         if not _is_number(self.certify_budget) or self.certify_budget < 0:
             raise ValueError(f"certify_budget must be a finite number >= 0, got certify_budget={self.certify_budget!r}")
+        from .evaluation import check_lower_bound_choice
+
+        check_lower_bound_choice(self.lower_bounds, self.lower_bound_samples)
         if self.optimizer is not None and self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.radii is not None:
@@ -529,6 +540,8 @@ class ExperimentConfig:
             refine=cfg.refine,
             attack=cfg.attack,
             attack_steps=cfg.attack_steps,
+            lower_bounds=cfg.lower_bounds,
+            lower_bound_samples=cfg.lower_bound_samples,
             quantile=cfg.quantile,
             failure_prob=cfg.failure_prob,
             modulus_confidence=cfg.modulus_confidence,

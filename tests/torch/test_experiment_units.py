@@ -45,6 +45,10 @@ def test_config_json_round_trip() -> None:
     best = ExperimentConfig(attack="best", attack_steps=20)
     assert ExperimentConfig.from_dict(json.loads(best.to_json())) == best
     assert (best.evaluation_settings().attack, best.evaluation_settings().attack_steps) == ("best", 20)
+    lower = ExperimentConfig(lower_bounds="auto", lower_bound_samples=7)
+    assert ExperimentConfig.from_dict(json.loads(lower.to_json())) == lower
+    assert (lower.evaluation_settings().lower_bounds, lower.evaluation_settings().lower_bound_samples) == ("auto", 7)
+    assert ExperimentConfig().evaluation_settings().lower_bounds == "none"
     with pytest.raises(ValueError, match=r"unknown configuration keys.*'epochs'"):
         ExperimentConfig.from_dict({"epochs": 3})
     with pytest.raises(ValueError, match="data must be a dict"):
@@ -60,6 +64,8 @@ def test_config_json_round_trip() -> None:
         ({"attack": "cw"}, "attack must be one of deepfool, fmn, ddn, best, got attack='cw'"),
         ({"attack": "ddn", "norms": ("l2", "linf")}, "attack='ddn' measures l2 distances only"),
         ({"attack_steps": -3}, r"attack_steps must be an integer >= 1, got attack_steps=-3"),
+        ({"lower_bounds": "milp"}, "lower_bounds must be one of none, certified, exact, auto, got lower_bounds='milp'"),
+        ({"lower_bound_samples": 0}, r"lower_bound_samples must be an integer >= 1, got lower_bound_samples=0"),
         ({"device": "cuda:x"}, "device must be"),
         ({"seed": -1}, "seed"),
         ({"seed": 1.5}, "seed"),
