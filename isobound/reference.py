@@ -6,7 +6,7 @@ definition, at a working precision raised far enough above the requested
 ``dps`` that the cancellations of the definition cannot reach the returned
 digits.  It is slow (milliseconds per value) and scalar-only.
 
-Definitions (DESIGN.md section 1).  Class proportions :math:`p_i` with
+Definitions (docs/theory.md, "The bound as a distribution").  Class proportions :math:`p_i` with
 multiplicities :math:`c_i` (one entry may stand for many equal classes) are
 normalised by their exact sum :math:`\sum_i c_i p_i`.  With
 :math:`\Phi, \varphi` the standard normal cdf and density,

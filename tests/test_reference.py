@@ -233,7 +233,7 @@ def test_root_finder_never_fell_back_to_bisection(_fallbacks_before_this_module)
     assert ref._FALLBACKS[_fallbacks_before_this_module:] == []
 
 
-# --- the paper's numbers (DESIGN.md section 6) ---------------------------------
+# --- the paper's numbers --------------------------------------------------------
 
 
 def test_tables_z_space_upper_bound():
@@ -241,7 +241,7 @@ def test_tables_z_space_upper_bound():
     assert round(float(eps), 6) == 0.15798
     assert abs(eps - mpf("0.157980")) < 5e-7
     norm = ref.expected_gaussian_norm(100)
-    # DESIGN.md prints 9.97497; sqrt(2) Gamma(50.5) / Gamma(50) is 9.975031...
+    # a value often quoted as 9.97497 is off in the fifth digit: sqrt(2) Gamma(50.5) / Gamma(50) is 9.975031...
     assert abs(norm - mpf("9.97503")) < 5e-6
     assert abs(eps / norm - mpf("0.015838")) < 5e-7
 
