@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .evaluate_cli import add_method_arguments
+
 __all__ = ["main", "build_parser", "config_from_args"]
 
 _EPILOG = """\
@@ -141,28 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--no-refine", action="store_true", help="keep DeepFool's raw perturbations (no line search shrinking them)"
     )
-    r.add_argument(
-        "--attack",
-        choices=("deepfool", "fmn", "ddn", "best"),
-        default="deepfool",
-        help="the attack that measures distances: deepfool (the paper's, fastest), fmn, ddn (l2 only) or best "
-        "(per sample the smallest verified of deepfool, fmn and ddn; about 10%% smaller distances at ~20x the time)",
-    )
-    r.add_argument("--attack-steps", type=int, help="iterations of FMN and DDN (default 100)")
-    r.add_argument(
-        "--lower-bounds",
-        choices=("none", "certified", "exact", "auto"),
-        default="none",
-        help="per-sample proven lower bounds on r_unc next to the measured (attack, upper estimate) distances: "
-        "certified (certified radius), exact (MILP oracle, small ReLU MLPs, linf only, ~1 s per sample), auto (exact "
-        "where it applies, else certified, else 'not available' with the reason) or none (default)",
-    )
-    r.add_argument(
-        "--lower-bound-samples",
-        type=int,
-        default=50,
-        help="how many generated samples (the first ones) get a lower bound (default 50)",
-    )
     r.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25, as in the paper)")
     r.add_argument("--failure-prob", type=float, help="delta of the estimated modulus (default 0.01; 0.1 with --smoke)")
     r.add_argument(
@@ -171,19 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)"
     )
-    r.add_argument(
-        "--modulus",
-        choices=("both", "estimate", "certified"),
-        default="both",
-        help="omega by ascent (a lower estimate), certified (an upper bound, proven), or both side by side "
-        "(default; the certified one where the generator is supported and --certify-budget allows)",
-    )
-    r.add_argument(
-        "--certify-budget",
-        type=float,
-        default=300.0,
-        help="seconds the certified omega may take under --modulus both, from a cost estimate (default 300)",
-    )
+    add_method_arguments(r)
     r.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
     r.add_argument("--audit-confidence", type=float, default=0.99)
     r.add_argument(

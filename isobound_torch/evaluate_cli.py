@@ -91,28 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot (default 0.02)")
     b.add_argument("--max-iter", type=int, default=50, help="DeepFool iterations (default 50)")
     b.add_argument("--no-refine", action="store_true", help="keep DeepFool's raw perturbations")
-    b.add_argument(
-        "--attack",
-        choices=("deepfool", "fmn", "ddn", "best"),
-        default="deepfool",
-        help="the attack that measures distances: deepfool (the paper's, fastest), fmn, ddn (l2 only) or best "
-        "(per sample the smallest verified of deepfool, fmn and ddn; about 10%% smaller distances at ~20x the time)",
-    )
-    b.add_argument("--attack-steps", type=int, help="iterations of FMN and DDN (default 100)")
-    b.add_argument(
-        "--lower-bounds",
-        choices=("none", "certified", "exact", "auto"),
-        default="none",
-        help="per-sample proven lower bounds on r_unc next to the measured (attack, upper estimate) distances: "
-        "certified (certified radius), exact (MILP oracle, small ReLU MLPs, linf only, ~1 s per sample), auto (exact "
-        "where it applies, else certified, else 'not available' with the reason) or none (default)",
-    )
-    b.add_argument(
-        "--lower-bound-samples",
-        type=int,
-        default=50,
-        help="how many generated samples (the first ones) get a lower bound (default 50)",
-    )
     b.add_argument("--quantile", type=float, default=0.25, help="reported quantile (default 0.25)")
     b.add_argument("--failure-prob", type=float, default=0.01, help="delta of the estimated modulus (default 0.01)")
     b.add_argument(
@@ -121,19 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--modulus-samples", type=int, help="latent samples for omega (default: the minimum for delta and confidence)"
     )
-    b.add_argument(
-        "--modulus",
-        choices=("both", "estimate", "certified"),
-        default="both",
-        help="omega by ascent (a lower estimate), certified (an upper bound, proven), or both side by side "
-        "(default; the certified one where the generator is supported and --certify-budget allows)",
-    )
-    b.add_argument(
-        "--certify-budget",
-        type=float,
-        default=300.0,
-        help="seconds the certified omega may take under --modulus both, from a cost estimate (default 300)",
-    )
+    add_method_arguments(b)
     b.add_argument("--modulus-restarts", type=int, default=2)
     b.add_argument("--modulus-steps", type=int, default=10)
     b.add_argument("--radii", type=float, nargs="+", help="latent radii where omega is measured")
@@ -317,6 +283,47 @@ def _main(argv: list[str] | None) -> int:
         print(f"json:   {result.files['report_json']}")
         print(f"plots:  {', '.join(str(v) for v in result.files.values() if str(v).endswith('.png'))}")
     return 0
+
+
+
+def add_method_arguments(group: Any) -> None:
+    """The options that pick how distances, omega and lower bounds are obtained (shared by
+    ``isobound evaluate`` and ``isobound experiment``)."""
+    group.add_argument(
+        "--attack",
+        choices=("deepfool", "fmn", "ddn", "best"),
+        default="deepfool",
+        help="the attack that measures distances: deepfool (the paper's, fastest), fmn, ddn (l2 only) or best "
+        "(per sample the smallest verified of deepfool, fmn and ddn; about 10%% smaller distances at ~20x the time)",
+    )
+    group.add_argument("--attack-steps", type=int, help="iterations of FMN and DDN (default 100)")
+    group.add_argument(
+        "--lower-bounds",
+        choices=("none", "certified", "exact", "auto"),
+        default="none",
+        help="per-sample proven lower bounds on r_unc next to the measured (attack, upper estimate) distances: "
+        "certified (certified radius), exact (MILP oracle, small ReLU MLPs, linf only, ~1 s per sample), auto (exact "
+        "where it applies, else certified, else 'not available' with the reason) or none (default)",
+    )
+    group.add_argument(
+        "--lower-bound-samples",
+        type=int,
+        default=50,
+        help="how many generated samples (the first ones) get a lower bound (default 50)",
+    )
+    group.add_argument(
+        "--modulus",
+        choices=("both", "estimate", "certified"),
+        default="both",
+        help="omega by ascent (a lower estimate), certified (an upper bound, proven), or both side by side "
+        "(default; the certified one where the generator is supported and --certify-budget allows)",
+    )
+    group.add_argument(
+        "--certify-budget",
+        type=float,
+        default=300.0,
+        help="seconds the certified omega may take under --modulus both, from a cost estimate (default 300)",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through subprocess tests
