@@ -586,20 +586,6 @@ def test_experiment_help_reaches_the_real_plugin(capsys: pytest.CaptureFixture[s
 # ---------------------------------------------------------------------------
 
 
-def _huge_k_supported() -> bool:
-    try:
-        ib.IsoperimetricBound.equiprobable(10**400)
-    except OverflowError:
-        return False
-    return True
-
-
-@pytest.mark.xfail(
-    not _huge_k_supported(),
-    reason="IsoperimetricBound.equiprobable(10**400) raises OverflowError before the "
-    "core-numerics branch lands; the CLI already parses and passes the exact int",
-    strict=True,
-)
 def test_classes_with_401_digits(capsys: pytest.CaptureFixture[str]) -> None:
     import mpmath
 
