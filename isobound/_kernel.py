@@ -664,7 +664,9 @@ class Kernel:
             new = xi - step
             # a step at rounding level: xi is the root to an ulp or two, even if
             # noise put the step just outside the shrunken bracket
-            at_root = np.abs(step) <= 4.0 * EPS * xi
+            # (never where F is off by a factor 4: there a zero step means F underflowed
+            # to 0 and the log step is undefined, so bisect instead of standing still)
+            at_root = (np.abs(step) <= 4.0 * EPS * xi) & ~far
             ok = np.isfinite(new) & (((new > lo_i) & (new < hi_i)) | at_root)
             # error left after a Halley step of size s: about |s|^3 times the local
             # constant (computed at xi; a factor 4 for its change over the tiny

@@ -348,6 +348,21 @@ def test_r6_vector_isf_beside_a_majority_class():
     assert mpf(float(v[0])) >= e and float(abs(mpf(float(v[0])) - e) / e) < 1e-13
 
 
+@pytest.mark.parametrize("log_small", [-1890.0, -1000.0, -3000.0, -700.0])
+@pytest.mark.parametrize("q", [0.1, 0.461, 0.5390625, 0.9])
+def test_quantile_solver_does_not_stall_where_the_start_underflows(log_small: float, q: float) -> None:
+    # found by hypothesis in CI: for log-probabilities (0, -1890) the first guess of ppf(0.461) sat where
+    # B underflows to 0, the log-domain step was 0 * inf = 0, the solver stood still for 100 steps and
+    # returned its bracket's upper end (62.01 against 61.30: safe, but 1% off)
+    b = IsoperimetricBound.from_log_probs([0.0, log_small], normalize=True)
+    for got, want in (
+        (b.ppf(np.array([q]))[0], ref.ppf(q, log_probs=[0.0, log_small])),
+        (b.isf(np.array([q]))[0], ref.isf(q, log_probs=[0.0, log_small])),
+        (b.ppf(q), ref.ppf(q, log_probs=[0.0, log_small])),
+    ):
+        assert float(want) <= got <= float(want) * (1 + 1e-13)
+
+
 @FAST
 @given(log_probabilities(max_classes=8), st.lists(st.floats(1e-300, 0.999999), min_size=17, max_size=40))
 def test_vector_quantiles_of_any_bound(lp, qs):
