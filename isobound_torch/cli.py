@@ -344,18 +344,23 @@ def _write_problem(exc: OSError, run_dir: Path) -> str:
     return f"cannot write the run's files: {text}{hint}"
 
 
+def log_to_stderr() -> None:
+    """Send the pipeline's log lines (stage by stage) to stderr, once per process."""
+    logger = logging.getLogger("isobound_torch.experiment")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def _main(argv: list[str] | None) -> int:
     from isobound.cli import UsageError
 
     parser = build_parser()
     ns = parser.parse_args(argv)
     if not ns.quiet:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger = logging.getLogger("isobound_torch.experiment")
-        if not logger.handlers:
-            logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        log_to_stderr()
     if ns.smoke and ns.dataset in ("svhn", "cifar10") and ns.data_dir is None:
         ns.data_dir = _fake_data_for_smoke(ns)
     config = config_from_args(ns)

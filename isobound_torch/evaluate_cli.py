@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -253,17 +252,12 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     from isobound.cli import UsageError
 
-    from .cli import _check_run_dir, _write_problem
+    from .cli import _check_run_dir, _write_problem, log_to_stderr
 
     parser = build_parser()
     ns = parser.parse_args(argv)
     if not ns.quiet:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger = logging.getLogger("isobound_torch.experiment")
-        if not logger.handlers:
-            logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        log_to_stderr()
     run_dir = Path(ns.run_dir)
     _check_run_dir(run_dir)
     try:
