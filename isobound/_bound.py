@@ -71,6 +71,24 @@ _MAXF = float(np.finfo(np.float64).max)
 _HALF_ULP1 = 2.0**-53
 #: Radii beyond this are handled in closed form (their squares near the float limit).
 _BIG = 1e150
+#: Largest K for which the constructor checks its input in Python (cheaper than numpy calls there).
+_SMALL_K = 256
+_FAST_INPUTS = (list, tuple, np.ndarray)
+_PLAIN_NUMBERS = {float, int, np.float64}
+_UNIT: dict[int, tuple[FloatArray, FloatArray]] = {}
+
+
+def _unit_counts(size: int) -> tuple[FloatArray, FloatArray]:
+    """Read-only unit counts and their zero logs, shared by bounds of the same size."""
+    pair = _UNIT.get(size)
+    if pair is None:
+        ones, zeros = np.ones(size), np.zeros(size)
+        ones.setflags(write=False)
+        zeros.setflags(write=False)
+        pair = _UNIT[size] = (ones, zeros)
+    return pair
+
+
 #: Elements (radii x classes) per chunk of a bulk evaluation: bounds the memory.
 _CHUNK = 1 << 16
 
@@ -233,6 +251,8 @@ class IsoperimetricBound:
     def __init__(
         self, class_probs: ArrayLike, counts: ArrayLike | None = None, *, normalize: bool = False
     ) -> None:
+        if counts is None and type(class_probs) in _FAST_INPUTS and self._init_small(class_probs, normalize):
+            return
         p = as_class_vector("class_probs", class_probs)
         bad = ~np.isfinite(p) | (p < 0)
         if bad.any():
@@ -268,6 +288,60 @@ class IsoperimetricBound:
             )
         logp = logp - log_total
         self._setup(logp, c, logc, exact, counts is None)
+
+    def _init_small(self, class_probs: Any, normalize: bool) -> bool:
+        """The constructor for a short vector of valid proportions and unit counts.
+
+        It gives the same arrays as the general path (the same numpy ``log``
+        and ``exp``, the same ``fsum``), with Python-level checks in place of
+        a dozen numpy calls whose fixed cost dominates for small ``K``.  It
+        returns False, having set nothing, for anything it does not accept;
+        the general path then raises the right error or does the work.
+        """
+        if type(class_probs) is np.ndarray:
+            if class_probs.dtype.kind not in "fiu":
+                return False
+        elif not set(map(type, class_probs)) <= _PLAIN_NUMBERS:  # bools, strings, nesting
+            return False
+        arr = np.asarray(class_probs, dtype=np.float64)
+        if arr.ndim != 1 or not 0 < arr.size <= _SMALL_K:
+            return False
+        vals = arr.tolist()
+        try:
+            total = math.fsum(vals)
+        except (ValueError, OverflowError):
+            return False
+        ordered = sorted(vals)
+        if not (0.0 < total < math.inf) or not ordered[0] > 0.0:  # NaN, inf, negatives, zeros
+            return False
+        log_total = math.log(total)
+        if not normalize and abs(math.expm1(log_total)) > SUM_TOLERANCE:
+            return False
+        if vals != ordered:  # log is monotone: sorting p sorts log p (ties are equal values)
+            arr = arr[np.argsort(arr, kind="stable")]
+        logp = np.log(arr)
+        logp -= log_total
+        if logp.size > 1 and not (logp[1:] > logp[:-1]).all():
+            # classes of equal log-proportion: the general set-up merges them
+            self._setup(logp, np.ones(arr.size), np.zeros(arr.size), None, True)
+            return True
+        ones, zeros = _unit_counts(arr.size)
+        if ordered[0] > 1e-300:  # no exp can underflow
+            p = np.exp(logp)
+        else:
+            with np.errstate(under="ignore"):
+                p = np.exp(logp)
+        p.setflags(write=False)
+        logp.setflags(write=False)
+        object.__setattr__(self, "_p", p)
+        object.__setattr__(self, "_logp", logp)
+        object.__setattr__(self, "_counts", ones)
+        object.__setattr__(self, "_logc", zeros)
+        object.__setattr__(self, "_kc", None)
+        object.__setattr__(self, "_n_classes", arr.size)
+        object.__setattr__(self, "_exact", None)
+        object.__setattr__(self, "_py", None)
+        return True
 
     # -- construction -----------------------------------------------------
 

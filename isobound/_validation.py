@@ -85,12 +85,41 @@ def check_probability(name: str, value: Any, *, open_interval: bool = False) -> 
     return x
 
 
+def _non_number(value: Any) -> bool:
+    """Whether ``value`` holds something that numpy would turn into a float but
+    that is not a number: a string (``"0.5"``), bytes, or a bool."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "bSUO" and (
+            value.dtype.kind != "O" or any(_non_number(v) for v in value.ravel().tolist())
+        )
+    if isinstance(value, (list, tuple)):
+        if set(map(type, value)) <= _PLAIN:  # the common case, without a Python-level loop
+            return False
+        return any(_non_number(v) for v in value)
+    return False
+
+
+_PLAIN = {float, int, np.float64, np.float32, np.int64}
+
+
 def as_class_vector(name: str, value: Any) -> NDArray[np.float64]:
-    """A 1-d float64 array with at least one entry and no NaN."""
+    """A 1-d float64 array with at least one entry and no NaN.
+
+    Strings, bytes and bools are refused with :class:`ArgumentTypeError`
+    (numpy would convert ``"0.5"`` and ``True`` silently), as is anything
+    numpy cannot convert to floats.
+    """
+    if _non_number(value):
+        raise ArgumentTypeError(
+            f"{name} must be a 1-d sequence of numbers (not strings or bools), got "
+            f"{name}={short_repr(value)}"
+        )
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(
+        raise ArgumentTypeError(
             f"{name} must be a 1-d sequence of numbers, got {name}={short_repr(value)}"
         ) from None
     if arr.ndim != 1 or arr.size == 0:
@@ -147,8 +176,11 @@ def as_exact_counts(
             )
         exact: list[int] = []
         for i, c in enumerate(items):
-            if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
-                raise TypeError(f"counts must be whole numbers, got counts[{i}]={c!r}")
+            if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, float, np.integer, np.floating)):
+                raise ArgumentTypeError(
+                    f"counts must be a 1-d sequence of whole numbers (not strings or bools), "
+                    f"got counts[{i}]={c!r}"
+                )
             if isinstance(c, (float, np.floating)) and (not math.isfinite(c) or c != math.floor(c)):
                 raise ValueError(f"counts must be positive whole numbers, got counts[{i}]={c!r}")
             ci = int(c)

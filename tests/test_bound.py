@@ -598,3 +598,72 @@ def test_moment_and_expect_arguments():
         b.expect(lb=float("nan"))
     deg = IsoperimetricBound([1.0, 0.0])
     assert deg.moment(2) == math.inf and math.isnan(deg.var())
+
+
+# --- the small-K constructor path ------------------------------------------------
+
+
+def _fields(b):
+    return (b._p.tobytes(), b._logp.tobytes(), b._counts.tobytes(), b._logc.tobytes(), b.n_classes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(0.0, 1.0),
+            st.sampled_from([0.0, 1e-320, 5e-324, 1e-300, 0.25, 0.5]),  # zeros, subnormals, ties
+        ),
+        min_size=1,
+        max_size=300,  # across the small-K limit of 256
+    ),
+    st.sampled_from(["list", "tuple", "array", "float32"]),
+)
+def test_small_path_builds_the_same_bound_as_the_general_path(raw, kind):
+    """The constructor's fast path (unit counts, K <= 256) must give bit for bit
+    the arrays of the general path, which ``counts=[1, ...]`` forces."""
+    x = {"list": raw, "tuple": tuple(raw), "array": np.array(raw), "float32": np.array(raw, dtype=np.float32)}[kind]
+    if not math.fsum(np.asarray(x, dtype=np.float64).tolist()) > 0:
+        return
+    general = IsoperimetricBound(x, counts=np.ones(len(raw)), normalize=True)
+    fast = IsoperimetricBound(x, normalize=True)
+    assert _fields(fast) == _fields(general)
+    assert fast == general and hash(fast) == hash(general)
+    assert not fast._counts.flags.writeable and not fast._p.flags.writeable
+    eps = np.array([0.0, 1e-3, 0.5, 3.0])
+    np.testing.assert_array_equal(fast.cdf(eps), general.cdf(eps))
+
+
+def test_small_path_sorts_and_does_not_share_writeable_state():
+    b = IsoperimetricBound([0.3, 0.5, 0.2])
+    np.testing.assert_allclose(b.class_probs, [0.2, 0.3, 0.5], rtol=1e-15)
+    c = IsoperimetricBound([0.1, 0.6, 0.3])
+    assert b.counts is c.counts  # shared, so it must be read-only
+    with pytest.raises(ValueError, match="read-only"):
+        b.counts[0] = 2.0
+    np.testing.assert_array_equal(c.counts, [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "probs",
+    [["0.5", "0.5"], [True, False], np.array([True, False]), [0.5, "0.5"], "ab", np.array(["0.5", "0.5"])],
+)
+def test_strings_and_bools_are_a_type_error_everywhere(probs):
+    """numpy would turn "0.5" and True into floats; every vector argument refuses
+    them with the same error, a TypeError that is also a ValueError."""
+    for build in (
+        lambda: IsoperimetricBound(probs),
+        lambda: IsoperimetricBound.from_log_probs(probs),
+        lambda: IsoperimetricBound([0.5, 0.5], counts=probs),
+        lambda: ib.theorem1(0.5, probs),
+    ):
+        with pytest.raises(TypeError, match="numbers") as info:
+            build()
+        assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("counts", [[10**400, True], [10**400, "1"], [True, 10**400]])
+def test_huge_counts_refuse_bools_and_strings_like_small_ones(counts):
+    with pytest.raises(TypeError, match="counts") as info:
+        IsoperimetricBound([0.5, 0.5], counts=counts, normalize=True)
+    assert isinstance(info.value, ValueError)
