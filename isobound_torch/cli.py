@@ -14,11 +14,12 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -344,23 +345,39 @@ def _write_problem(exc: OSError, run_dir: Path) -> str:
     return f"cannot write the run's files: {text}{hint}"
 
 
-def log_to_stderr() -> None:
-    """Send the pipeline's log lines (stage by stage) to stderr, once per process."""
+@contextlib.contextmanager
+def log_to_stderr(enabled: bool = True) -> Iterator[None]:
+    """Send the pipeline's log lines (stage by stage) to the current stderr while
+    the block runs, then take the handler and the level away again, so that code
+    calling ``main()`` repeatedly (or with stderr redirected) gets each run's lines
+    once and on its own stream."""
+    if not enabled:
+        yield
+        return
     logger = logging.getLogger("isobound_torch.experiment")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _main(argv: list[str] | None) -> int:
-    from isobound.cli import UsageError
 
     parser = build_parser()
     ns = parser.parse_args(argv)
-    if not ns.quiet:
-        log_to_stderr()
+    with log_to_stderr(not ns.quiet):
+        return _run_parsed(ns)
+
+
+def _run_parsed(ns: argparse.Namespace) -> int:
+    from isobound.cli import UsageError
+
     if ns.smoke and ns.dataset in ("svhn", "cifar10") and ns.data_dir is None:
         ns.data_dir = _fake_data_for_smoke(ns)
     config = config_from_args(ns)

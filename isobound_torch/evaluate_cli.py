@@ -250,14 +250,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    from isobound.cli import UsageError
 
-    from .cli import _check_run_dir, _write_problem, log_to_stderr
+    from .cli import log_to_stderr
 
     parser = build_parser()
     ns = parser.parse_args(argv)
-    if not ns.quiet:
-        log_to_stderr()
+    with log_to_stderr(not ns.quiet):
+        return _run_parsed(ns)
+
+
+def _run_parsed(ns: argparse.Namespace) -> int:
+    from isobound.cli import UsageError
+
+    from .cli import _check_run_dir, _write_problem
+
     run_dir = Path(ns.run_dir)
     _check_run_dir(run_dir)
     try:

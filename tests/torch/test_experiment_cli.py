@@ -59,6 +59,27 @@ def test_without_quiet_there_are_log_lines(finished: Path, tmp_path: Path, capsy
     assert "stage" in capsys.readouterr().err
 
 
+def test_each_run_logs_once_to_its_own_stderr_and_leaves_no_handler(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Code that calls main() repeatedly (a notebook, a test suite) must not pile up
+    handlers, nor keep writing to the stderr of an earlier call."""
+    import logging
+
+    logger = logging.getLogger("isobound_torch.experiment")
+    before = (list(logger.handlers), logger.level)
+    counts = []
+    for i in range(2):
+        assert cli.main([*_FAST, "--run-dir", str(_copy(finished, tmp_path / f"r{i}"))]) == 0
+        err = capsys.readouterr().err
+        counts.append(err.count("stage"))
+        assert (list(logger.handlers), logger.level) == before
+    assert counts[0] > 0 and counts[0] == counts[1]
+    # and a quiet run after them stays silent
+    assert cli.main([*_FAST, "--run-dir", str(_copy(finished, tmp_path / "q")), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"isobound {isobound.__version__} (torch {torch.__version__})"
