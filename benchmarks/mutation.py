@@ -800,6 +800,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 4x the baseline + 20)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at the same time")
     parser.add_argument("--sample", type=int, help="run a random sample of this many mutants")
+    parser.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="run the mutants in a random order (seeded by --seed), so that a run stopped early has"
+        " tried a uniform sample of them rather than the top of the module",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the Markdown report here (and the log beside it)")
     parser.add_argument("--log", help="JSON-lines log of results (resumed unless --fresh)")
@@ -854,6 +860,10 @@ def main(argv: list[str] | None = None) -> int:
         import random
 
         mutants = sorted(random.Random(args.seed).sample(mutants, args.sample), key=lambda m: m.index)
+    if args.shuffle:
+        import random
+
+        random.Random(args.seed).shuffle(mutants)
     if args.list:
         for m in mutants:
             print(f"{m.line:5d} {m.operator:6s} {m.qualname}: {m.before}  ->  {m.after}")

@@ -667,3 +667,53 @@ def test_huge_counts_refuse_bools_and_strings_like_small_ones(counts):
     with pytest.raises(TypeError, match="counts") as info:
         IsoperimetricBound([0.5, 0.5], counts=counts, normalize=True)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("counts", [None, [1, 1, 1, 1]])
+def test_order_of_the_classes_does_not_matter(counts):
+    """Smallest class first and the rest out of order, on both constructor paths."""
+    a = IsoperimetricBound([0.1, 0.5, 0.15, 0.25], counts=counts)
+    b = IsoperimetricBound([0.1, 0.15, 0.25, 0.5], counts=counts)
+    assert a == b
+    np.testing.assert_array_equal(a.class_probs, np.sort(a.class_probs))
+    np.testing.assert_array_equal(a.log_probs, b.log_probs)
+
+
+def test_expect_over_an_empty_or_point_interval_is_zero():
+    """lb >= ub: nothing to integrate, and no 0/0 with conditional=True."""
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    for lb, ub in ((1.0, 1.0), (2.0, 1.0)):
+        assert b.expect(lb=lb, ub=ub) == 0.0
+        assert b.expect(lb=lb, ub=ub, conditional=True) == 0.0
+    deg = IsoperimetricBound([1.0, 0.0])
+    assert deg.expect(lb=1.0, ub=1.0, conditional=True) == 0.0
+    assert deg.expect(lambda t: 1.0 / (1.0 + t)) == 0.0  # R* = inf: f(inf)
+
+
+def test_radii_as_number_objects_that_are_not_floats():
+    """Object arrays of Decimal (has __float__ but is not numbers.Real), Fraction and big ints."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    want = b.cdf(np.array([0.5, 0.25, 3.0]))
+    np.testing.assert_array_equal(b.cdf([Decimal("0.5"), Fraction(1, 4), 3]), want)
+    np.testing.assert_array_equal(b.cdf(np.array([Decimal("0.5"), 0.25, 3], dtype=object)), want)
+    with pytest.raises(TypeError, match="eps"):
+        b.cdf([Decimal("0.5"), "0.25"])
+
+
+def test_repr_keeps_the_counts_when_some_are_not_one():
+    b = IsoperimetricBound([0.25, 0.5], counts=[2, 1])
+    assert "counts" in repr(b)
+    assert "counts" not in repr(IsoperimetricBound([0.25, 0.25, 0.5]).equiprobable(3))
+
+
+def test_huge_counts_with_a_total_below_one_are_normalized_not_refused():
+    """Exact counts (>= 2**53) whose weighted sum is below 1: normalize=True must rescale them."""
+    b = IsoperimetricBound([1e-20, 1e-20], counts=[2**60, 2**60], normalize=True)
+    assert b.n_classes == 2**61
+    ref_b = IsoperimetricBound.equiprobable(2**61)
+    np.testing.assert_allclose(b.cdf([0.01, 0.1, 1.0]), ref_b.cdf([0.01, 0.1, 1.0]), rtol=1e-13)
+    with pytest.raises(ValueError, match="normalize=True"):
+        IsoperimetricBound([1e-20, 1e-20], counts=[2**60, 2**60])
