@@ -717,3 +717,87 @@ def test_huge_counts_with_a_total_below_one_are_normalized_not_refused():
     np.testing.assert_allclose(b.cdf([0.01, 0.1, 1.0]), ref_b.cdf([0.01, 0.1, 1.0]), rtol=1e-13)
     with pytest.raises(ValueError, match="normalize=True"):
         IsoperimetricBound([1e-20, 1e-20], counts=[2**60, 2**60])
+
+
+@pytest.mark.parametrize(
+    ("probs", "match"),
+    [
+        (np.array([[0.5, 0.5]]), "1-d"),
+        (np.array([]), "non-empty"),
+        (np.array([0.5, np.nan, 0.5]), "NaN"),
+        (np.array([0.5, -0.5, 1.0]), r"class_probs\[1\]=-0\.5"),
+        (np.array([0.5, np.inf]), r"class_probs\[1\]=inf"),
+        (np.array([0.0, 0.0]), "positive sum"),
+        (np.array([0.5, 0.25]), "sum to 0.75"),
+    ],
+)
+def test_bad_arrays_get_the_same_errors_as_bad_lists(probs, match):
+    """float64 arrays take the constructor's small-K path first; it must hand every
+    bad input to the general checks rather than fail in its own way."""
+    with pytest.raises(ValueError, match=match):
+        IsoperimetricBound(probs)
+
+
+# --- more mutants of _bound.py that the suite let through (benchmarks/mutation.py) ----
+
+
+def test_support_is_the_half_line():
+    assert IsoperimetricBound([0.5, 0.3, 0.2]).support() == (0.0, math.inf)
+
+
+def test_expect_defaults_integrate_over_the_whole_support():
+    """expect() is the mean, expect(1) is 1 and expect(t**2) the second moment,
+    each to quad's relative tolerance (an absolute tolerance would stop it early)."""
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    assert b.expect() == pytest.approx(b.mean(), rel=1e-11)
+    assert b.expect(lambda t: 1.0) == pytest.approx(1.0, rel=1e-11)
+    assert b.expect(lambda t: t * t) == pytest.approx(b.moment(2), rel=1e-11)
+    small = IsoperimetricBound.from_log_probs([0.0, -40.0], normalize=True)
+    # a tiny expectation: any absolute tolerance above 1e-20 would return garbage
+    v = small.expect(lambda t: math.exp(-50.0 * t))
+    ref_v = mpmath.quad(lambda t: mpmath.exp(-50 * t) * ref.pdf(t, log_probs=[0, -40]), [0, 1, mpmath.inf])
+    assert v == pytest.approx(float(ref_v), rel=1e-9)
+
+
+def test_equiprobable_counts_stay_exact_just_above_two_to_the_53():
+    for k in (2**53 - 1, 2**53, 2**53 + 1, 2**60 + 3):
+        assert IsoperimetricBound.equiprobable(k).n_classes == k
+
+
+def test_exact_counts_are_merged_sorted_and_filtered_exactly():
+    big = 10**400
+    b = IsoperimetricBound(
+        [0.25, 0.0, 0.5, 0.25], counts=[big, 7, 1, big], normalize=True
+    )  # equal classes merge, the empty one is dropped, all while counts stay exact
+    assert b.n_classes == 2 * big + 8
+    assert b._exact == (2 * big, 1)
+    assert b.counts[1] == 1.0 and b.counts[0] == math.inf
+    np.testing.assert_allclose(b.log_counts[0], math.log(2) + 400 * math.log(10), rtol=1e-15)
+
+
+def test_from_log_probs_allows_empty_classes():
+    b = IsoperimetricBound.from_log_probs([0.0, -np.inf])
+    assert b.n_classes == 2 and b.class_probs.tolist() == [1.0]
+    with pytest.raises(ValueError, match="all -inf"):
+        IsoperimetricBound.from_log_probs([-np.inf, -np.inf])
+
+
+def test_opposite_infinities_are_a_clear_error():
+    with pytest.raises(ValueError, match=r"class_probs\[0\]=inf"):
+        IsoperimetricBound(np.array([np.inf, -np.inf]))
+
+
+def test_every_stored_array_is_read_only():
+    for b in (IsoperimetricBound([0.2, 0.8]), IsoperimetricBound([0.2, 0.8], counts=[1, 1])):
+        for arr in (b._p, b._logp, b._counts, b._logc):
+            assert not arr.flags.writeable
+
+
+def test_subnormal_values_step_down_inside_a_mixed_array():
+    """The subnormal step must apply to the subnormal entries of an array that also
+    holds ordinary values (not only to arrays that are all subnormal)."""
+    b = IsoperimetricBound([0.5, 0.3, 0.2])
+    radii = np.array([3e-320, 0.5, 1e-322])
+    got = b.cdf(radii)
+    for x, v in zip(radii.tolist(), got.tolist(), strict=True):
+        assert v <= ref.cdf(x, [0.5, 0.3, 0.2]), x
