@@ -331,16 +331,7 @@ class IsoperimetricBound:
         else:
             with np.errstate(under="ignore"):
                 p = np.exp(logp)
-        p.setflags(write=False)
-        logp.setflags(write=False)
-        object.__setattr__(self, "_p", p)
-        object.__setattr__(self, "_logp", logp)
-        object.__setattr__(self, "_counts", ones)
-        object.__setattr__(self, "_logc", zeros)
-        object.__setattr__(self, "_kc", None)
-        object.__setattr__(self, "_n_classes", arr.size)
-        object.__setattr__(self, "_exact", None)
-        object.__setattr__(self, "_py", None)
+        self._store(p, logp, ones, zeros, arr.size, None)
         return True
 
     # -- construction -----------------------------------------------------
@@ -464,12 +455,24 @@ class IsoperimetricBound:
         else:
             with np.errstate(under="ignore"):
                 p = np.exp(logp)
+        self._store(p, logp, counts, logc, int(n_total), None if exact is None else tuple(exact))
+
+    def _store(
+        self,
+        p: FloatArray,
+        logp: FloatArray,
+        counts: FloatArray,
+        logc: FloatArray,
+        n_classes: int,
+        exact: tuple[int, ...] | None,
+    ) -> None:
+        """Set the bound's value (arrays made read-only) and empty caches."""
         for name, value in (("_p", p), ("_logp", logp), ("_counts", counts), ("_logc", logc)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_kc", None)
-        object.__setattr__(self, "_n_classes", int(n_total))
-        object.__setattr__(self, "_exact", None if exact is None else tuple(exact))
+        object.__setattr__(self, "_n_classes", n_classes)
+        object.__setattr__(self, "_exact", exact)
         object.__setattr__(self, "_py", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
