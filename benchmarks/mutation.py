@@ -453,11 +453,12 @@ class _ReferenceCache:
 
     @staticmethod
     def _token(v: Any) -> Any:
-        if callable(v) and hasattr(v, "__code__"):
-            code = v.__code__
-            cells = tuple(repr(c.cell_contents) for c in (v.__closure__ or ()))
-            return ("fn", os.path.basename(code.co_filename), code.co_firstlineno, code.co_code.hex(), cells,
-                    repr(v.__defaults__), repr(code.co_consts))
+        if callable(v):
+            # A function's code and closure do not fix its value: it may read
+            # globals, attributes or arrays whose repr is abbreviated, so two
+            # different moduli could share a key.  Calls that take a function
+            # are not memoised.
+            raise TypeError("not cacheable")
         if isinstance(v, (list, tuple)):
             return (type(v).__name__, tuple(_ReferenceCache._token(x) for x in v))
         if isinstance(v, dict):
