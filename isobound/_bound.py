@@ -93,6 +93,38 @@ def _unit_counts(size: int) -> tuple[FloatArray, FloatArray]:
 _CHUNK = 1 << 16
 
 
+def _threshold_sensitivity(b: FloatArray, order: int) -> FloatArray:
+    r"""Bound on the relative change of :math:`M_n(a)`, ``a = -b``, from the rounding of ``b``, in ulps.
+
+    The kernel's threshold carries 1.5 ulps of relative error plus half an ulp
+    absolute near 0, :math:`|\Delta a| \le (1.5 |a| + 0.5)\,\epsilon`, and
+    :math:`|d \log M_n / da| = n M_{n-1} / M_n`.  Their product is at most
+    :math:`1.5 (a + n + 1)(a + 0.5)` in a tail (``a >= 0``) and at most
+    :math:`1.5 n (1 + 0.5 / \max(|a|, 0.5))` for a majority class (``a < 0``,
+    where :math:`M_n \sim |a|^n`).
+    ``tests/test_error_budget.py`` checks both against the 50-digit derivative.
+    """
+    absb = np.abs(b)
+    return np.where(
+        b <= 0.0,
+        1.5 * (absb + order + 1.0) * (absb + 0.5),
+        1.5 * order * (1.0 + 0.5 / np.maximum(absb, 0.5)),
+    )
+
+
+def _moment_error_factor(b: FloatArray, logc: FloatArray, lm: FloatArray, order: int) -> FloatArray:
+    r"""Per-class error factor of :math:`c_i M_n(a_i)` in ulps, before the kernel's safety factor.
+
+    :math:`\rho_i = 8 + 4n + 2|\log c_i| + 3|\log M_n(a_i)| + t_i`: the moment's
+    own relative error (``8 + 4n``: the ``n`` ratios of the recurrence or the
+    continued fraction and their logs), the exponential of
+    :math:`\log c_i + \log M_n(a_i)` (an ulp of each logarithm's magnitude
+    per rounding), and the threshold's rounding :math:`t_i`
+    (:func:`_threshold_sensitivity`).
+    """
+    return 8.0 + 4.0 * order + 2.0 * np.abs(logc) + 3.0 * np.abs(lm) + _threshold_sensitivity(b, order)
+
+
 def _margin(log_value: FloatArray) -> FloatArray:
     """Relative safety margin for a value whose log is ``log_value``.
 
@@ -992,16 +1024,7 @@ class IsoperimetricBound:
         y = lm + k.logc
         top = float(np.max(y))
         w = np.exp(y - top)
-        # exp of (log count + log moment), the moment's own log (2 ulps per
-        # factor), and the threshold's rounding (1.5 ulps of b, plus half an ulp
-        # absolute near 0) times d log M_n / da: about a + (n + 1)/a in a tail
-        # (a = -b >= 0), n / |a| for a majority class (M_n ~ |a|^n)
-        thr = np.where(
-            k.b <= 0.0,
-            1.5 * (k.absb + order + 1.0) * (k.absb + 0.5),
-            1.5 * order * (1.0 + 0.5 / np.maximum(k.absb, 0.5)),
-        )
-        rho = 8.0 + 4.0 * order + 2.0 * np.abs(k.logc) + 3.0 * np.abs(lm) + thr
+        rho = _moment_error_factor(k.b, k.logc, lm, order)
         total = math.fsum(w.tolist())
         err = float(np.dot(w, rho)) / total
         return math.exp(top) * total, k.error(np.asarray(err)).item() + 4 * _EPS
