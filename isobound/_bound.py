@@ -1282,7 +1282,8 @@ class ImageSpaceBound:
     def _log_pdf_at_zero(self) -> float:
         r""":math:`\log B'(0) = \log \sum_i c_i \varphi(b_i)`, from the public thresholds."""
         b = np.asarray(self.latent.thresholds, dtype=np.float64)
-        logc = np.log(np.asarray(self.latent.counts, dtype=np.float64))
+        # log_counts, not log(counts): counts beyond the float range are inf
+        logc = np.asarray(self.latent.log_counts, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             terms = np.where(np.isfinite(b), -0.5 * b * b, -np.inf) + logc
         if not np.any(np.isfinite(terms)):
@@ -1345,7 +1346,13 @@ class ImageSpaceBound:
             ld = math.log(d)
             with np.errstate(invalid="ignore"):
                 lse = np.logaddexp(v, ld)
-                err = 4.0 * _EPS * (np.abs(v) + abs(ld)) + SAFETY * np.abs(lse)
+                # logaddexp rounds v - ld, whose error (at most eps (|v| + |ld|))
+                # reaches the sum damped by the smaller term's share exp(min - lse)
+                # (<= 1/2); without the damping a deep tail v ~ -1e16 would swamp
+                # the bound and give log sf = 0 where sf = delta.
+                share = np.exp(np.minimum(v, ld) - lse)
+                spread = np.where(np.isfinite(v), (np.abs(v) + abs(ld)) * share, 0.0)
+                err = 4.0 * _EPS * spread + SAFETY * np.abs(lse)
                 v = np.minimum(lse + err, 0.0)
         return scalar_or_array(v, eta)
 
@@ -1358,7 +1365,7 @@ class ImageSpaceBound:
             # q + d is rounded to nearest: step the level up past that rounding
             shifted = np.where((x >= 0) & (x <= 1), np.minimum((x + d) * (1 + 2 * _EPS), 1.0), x)
         t = np.asarray(self.latent.ppf(shifted), dtype=np.float64)
-        return scalar_or_array(np.asarray(self.omega(t), dtype=np.float64), q)
+        return scalar_or_array(self._image_of_latent(t), q)
 
     def isf(self, p: ArrayLike) -> Any:
         r"""Upper bound :math:`\omega(\text{latent.isf}(p - \delta))`; ``inf`` when ``p <= delta``."""
@@ -1370,7 +1377,19 @@ class ImageSpaceBound:
                 (x >= 0) & (x <= 1), np.maximum((x - d) * (1 - 2 * _EPS), 0.0), np.nan
             )
         t = np.asarray(self.latent.isf(shifted), dtype=np.float64)
-        return scalar_or_array(np.asarray(self.omega(t), dtype=np.float64), p)
+        return scalar_or_array(self._image_of_latent(t), p)
+
+    def _image_of_latent(self, t: FloatArray) -> FloatArray:
+        """omega(t) for a latent quantile t; inf where R* itself is inf.
+
+        r <= omega(R*) holds because some differently classified latent point
+        lies at distance R*.  For the degenerate latent (one class) there is
+        none, r is inf, and a bounded omega's omega(inf) would claim too much.
+        """
+        out = np.asarray(self.omega(t), dtype=np.float64)
+        if self.latent._degenerate:
+            out = np.where(np.isinf(t), np.inf, out)
+        return out
 
     # scipy's newer distribution interface (scipy.stats.ContinuousDistribution)
 
@@ -1473,7 +1492,7 @@ class ImageSpaceBound:
         b = np.asarray(latent.thresholds, dtype=np.float64)
         knots = np.unique(np.clip(np.concatenate([b, b - 8, b + 8, [top]]), 0.0, top))
         knots = knots[(knots > 0) & (knots < top)]
-        logc = np.log(np.asarray(latent.counts, dtype=np.float64))
+        logc = np.asarray(latent.log_counts, dtype=np.float64)
 
         def integrand(s: float) -> float:
             # t = s^2 smooths moduli like t^alpha at 0 (dt = 2 s ds)
@@ -1485,12 +1504,14 @@ class ImageSpaceBound:
         # quadrature error estimates cannot be trusted across an unannounced jump
         kinks = omega._breakpoints()
         knots = np.unique(np.concatenate([knots, kinks[(kinks > 0) & (kinks < top)]]))
+        # quad needs more subintervals than break points (a modulus may have thousands)
+        limit = max(2000, 2 * knots.size + 16)
         with warnings.catch_warnings():
             warnings.simplefilter("error", integrate.IntegrationWarning)
             try:
                 value, err = integrate.quad(
                     integrand, 0.0, math.sqrt(top), points=np.sqrt(knots).tolist(),
-                    limit=2000, epsabs=0.0, epsrel=1e-13,
+                    limit=limit, epsabs=0.0, epsrel=1e-13,
                 )
             except integrate.IntegrationWarning:
                 # the requested accuracy was out of reach: settle for less, and
@@ -1498,7 +1519,7 @@ class ImageSpaceBound:
                 warnings.simplefilter("ignore", integrate.IntegrationWarning)
                 value, err = integrate.quad(
                     integrand, 0.0, math.sqrt(top), points=np.sqrt(knots).tolist(),
-                    limit=2000, epsabs=0.0, epsrel=1e-10,
+                    limit=limit, epsabs=0.0, epsrel=1e-10,
                 )
                 err *= 10.0
         # the tail beyond `top` carries probability below 1e-300; the integrand
