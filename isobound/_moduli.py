@@ -193,7 +193,8 @@ class Modulus(ABC):
 
         The returned radius ``t`` satisfies ``omega(t) <= eta`` with the
         rounded-up ``omega``, so it never exceeds the exact inverse.  0 for
-        every ``eta`` below ``omega(0)`` (negative ones included); NaN for NaN.
+        every ``eta`` below ``omega(0)`` (negative ones included); inf for inf;
+        NaN for NaN.
         """
         x = np.asarray(eta, dtype=np.float64)
         flat = x.reshape(-1)
@@ -207,6 +208,9 @@ class Modulus(ABC):
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 cand = np.asarray(self._inverse(ea), dtype=np.float64)
             cand = np.where(np.isnan(cand), 0.0, np.maximum(cand, 0.0))
+            # omega(t) <= inf for every t, so the exact inverse of inf is inf; a
+            # candidate formula such as inf - c * inf would otherwise give NaN, then 0
+            cand = np.where(ea == np.inf, np.inf, cand)
             res[above] = self._certify(cand, ea)
         out[ok] = res
         return scalar_or_array(out.reshape(x.shape), eta)
