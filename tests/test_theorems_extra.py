@@ -33,6 +33,10 @@ CLASSES = [
     [1 - 1e-12, 1e-12],
     [0.25, 0.25, 0.25, 0.25],
     [0.6, 0.4],
+    # a majority class beside repeated minority classes: 1 - p_i is the mass of the others,
+    # counted with their multiplicities
+    [0.7, 0.1, 0.1, 0.1],
+    [1 - 3e-12, 1e-12, 1e-12, 1e-12],
 ]
 
 
@@ -310,3 +314,8 @@ def test_deprecated_positional_options_are_checked() -> None:
         ib.theorem1(0.5, P3, ib.Lipschitz(2.0), omega=ib.Lipschitz(2.0))
     with pytest.raises(TypeError, match="takes 2 positional arguments"):
         ib.theorem1(0.5, P3, ib.Lipschitz(2.0), 4.0)
+
+
+def test_transfer_bound_for_a_single_class_is_zero() -> None:
+    # one class: no perturbation changes f, so nothing can fool both classifiers
+    assert ib.transfer_bound(np.array([0.5, 3.0, math.inf]), [1.0], 0.0).tolist() == [0.0, 0.0, 0.0]
