@@ -1505,22 +1505,25 @@ class ImageSpaceBound:
         kinks = omega._breakpoints()
         knots = np.unique(np.concatenate([knots, kinks[(kinks > 0) & (kinks < top)]]))
         # quad needs more subintervals than break points (a modulus may have thousands)
+        points = np.sqrt(knots).tolist()
         limit = max(2000, 2 * knots.size + 16)
+
+        def integrate_to(epsrel: float) -> tuple[float, float]:
+            value, err = integrate.quad(
+                integrand, 0.0, math.sqrt(top), points=points,
+                limit=limit, epsabs=0.0, epsrel=epsrel,
+            )
+            return value, err
+
         with warnings.catch_warnings():
             warnings.simplefilter("error", integrate.IntegrationWarning)
             try:
-                value, err = integrate.quad(
-                    integrand, 0.0, math.sqrt(top), points=np.sqrt(knots).tolist(),
-                    limit=limit, epsabs=0.0, epsrel=1e-13,
-                )
+                value, err = integrate_to(1e-13)
             except integrate.IntegrationWarning:
                 # the requested accuracy was out of reach: settle for less, and
                 # widen the (then less reliable) error estimate tenfold
                 warnings.simplefilter("ignore", integrate.IntegrationWarning)
-                value, err = integrate.quad(
-                    integrand, 0.0, math.sqrt(top), points=np.sqrt(knots).tolist(),
-                    limit=limit, epsabs=0.0, epsrel=1e-10,
-                )
+                value, err = integrate_to(1e-10)
                 err *= 10.0
         # the tail beyond `top` carries probability below 1e-300; the integrand
         # uses omega rounded up, and the quadrature error estimate is added
