@@ -49,7 +49,7 @@ by every child, so a mutant costs about the core's own time on the tests.
 Usage, from the repository root::
 
     python benchmarks/mutation.py isobound/_gaussian.py
-    python benchmarks/mutation.py isobound/_bound.py --skip ImageSpaceBound --skip _margin
+    python benchmarks/mutation.py isobound/_bound.py --skip ImageSpaceBound --skip expect
     python benchmarks/mutation.py isobound/_kernel.py --jobs 2 --out benchmarks/results/mutation_kernel.md
     python benchmarks/mutation.py isobound/_moduli.py --tests tests/test_moduli_theorems.py
     python benchmarks/mutation.py isobound/_gaussian.py --list          # the mutants, not run

@@ -125,18 +125,6 @@ def _moment_error_factor(b: FloatArray, logc: FloatArray, lm: FloatArray, order:
     return 8.0 + 4.0 * order + 2.0 * np.abs(logc) + 3.0 * np.abs(lm) + _threshold_sensitivity(b, order)
 
 
-def _margin(log_value: FloatArray) -> FloatArray:
-    """Relative safety margin for a value whose log is ``log_value``.
-
-    Values that pass through ``exp`` of a large log inherit an error of
-    about ``|log| * eps``; the margin covers it (used by the image-space bound).
-    """
-    with np.errstate(invalid="ignore"):
-        mag = np.where(np.isfinite(log_value), np.abs(log_value), 0.0)
-    result: FloatArray = SAFETY + 4.0 * _EPS * mag
-    return result
-
-
 def _as_real(name: str, value: Any) -> FloatArray:
     """``value`` as a float64 array, or a TypeError naming the argument.
 
