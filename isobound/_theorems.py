@@ -332,6 +332,44 @@ def _log_rest(logp: FloatArray, logc: FloatArray) -> FloatArray:
     return out
 
 
+def _threshold_error(a: FloatArray, in_err: FloatArray) -> FloatArray:
+    r"""Bound on :math:`|\tilde a - a|` for :math:`\tilde a = \Phi^{-1}(\tilde s)`
+    computed by ``ndtri`` from an input within ``in_err`` of the exact :math:`s`.
+
+    The input's error passes through :math:`da/ds = 1/\varphi(a)` (first
+    order: ``in_err`` is a few ulps of :math:`s`), and ``ndtri`` adds a few
+    ulps of its own.  The same holds for :math:`a = -\Phi^{-1}(w)`.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        slope = np.exp(0.5 * a * a + 0.5 * math.log(2.0 * math.pi))
+        result: FloatArray = in_err * slope + 4.0 * _EPS * (1.0 + np.abs(a))
+    return result
+
+
+def _interval_mass_down(a: FloatArray, a_err: FloatArray, e: FloatArray) -> FloatArray:
+    r"""Lower bound on the standard normal mass of :math:`[-a' - e, -a']` over
+    every :math:`|a' - a| \le` ``a_err``; rows ``e``, columns ``a``.
+
+    The relative sensitivity :math:`|dm/da| / m` of the mass to its position
+    is at most :math:`\max|\varphi'| / \min\varphi` on the interval (short
+    intervals) and at most :math:`(\varphi(a) + \varphi(a + e)) / m` (long
+    ones); the smaller of the two, plus one for the second order, times
+    ``a_err`` moves the mass down, with SAFETY and the logarithm's own
+    rounding on top.  NaN where the mass is NaN.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_m = log_interval_mass(-a[None, :], e[:, None])
+        aa, ee = a[None, :], e[:, None]
+        reach = np.abs(aa) + ee
+        near = reach * np.exp(np.minimum(ee * reach, 700.0))
+        far = np.exp(log_phi(aa) - log_m) + np.exp(log_phi(aa + ee) - log_m)
+        sens = 1.0 + np.minimum(near, far)
+        rel = SAFETY + sens * a_err[None, :]
+        m_down = np.exp(log_m - 4.0 * _EPS * (1.0 + np.abs(log_m))) * (1.0 - rel)
+        result: FloatArray = np.where(np.isnan(log_m), np.nan, np.maximum(m_down, 0.0))
+    return result
+
+
 def transfer_bound(
     eta: ArrayLike, class_probs: ArrayLike, delta: float, *, omega: Modulus | None = None
 ) -> Any:
@@ -443,23 +481,11 @@ def transfer_bound(
     high = live & ~low
     a[high] = -sc.ndtri(w[high])
     in_err[high] = w_err[high]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # |a~ - a|: the input's error through d a / d s = 1 / phi(a), plus ndtri's own
-        a_err = in_err * np.exp(0.5 * a * a + 0.5 * math.log(2.0 * math.pi)) + 4.0 * _EPS * (1.0 + np.abs(a))
-        # m_i = mass of [-a_i - eps, -a_i]
-        log_m = log_interval_mass(-a[None, :], e[:, None])
-        # relative sensitivity |dm/da| / m of an interval mass to its position:
-        # at most max|phi'| / min phi on the interval, and at most (phi(a) + phi(a+eps)) / m
-        aa, ee = a[None, :], e[:, None]
-        reach = np.abs(aa) + ee
-        near = reach * np.exp(np.minimum(ee * reach, 700.0))
-        far = np.exp(log_phi(aa) - log_m) + np.exp(log_phi(aa + ee) - log_m)
-        sens = 1.0 + np.minimum(near, far)
-        rel = SAFETY + sens * a_err[None, :]
-        m_down = np.exp(log_m - 4.0 * _EPS * (1.0 + np.abs(log_m))) * (1.0 - rel)
-        m_down = np.where(np.isnan(log_m), np.nan, np.maximum(m_down, 0.0))
-        # m_down is below m_i by at least SAFETY (64 ulps of m_i), which covers the
-        # rounding of m_down - delta (half an ulp of a result below m_i)
+    a_err = _threshold_error(a, in_err)
+    m_down = _interval_mass_down(a, a_err, e)
+    # m_down is below m_i by at least SAFETY (64 ulps of m_i), which covers the
+    # rounding of m_down - delta (half an ulp of a result below m_i)
+    with np.errstate(invalid="ignore"):
         term = np.maximum(m_down - d, 0.0)
     term = np.where(live[None, :], term, 0.0)
     total = (term @ counts) * (1.0 - 2.0 * _EPS * logp.size)
