@@ -136,9 +136,9 @@ def test_log_rest_counts_the_other_copies_of_a_majority_class() -> None:
     got = _log_rest(logp, logc)
     assert got[0] == pytest.approx(math.log(4 * 0.1), rel=1e-15)
     assert got[1] == pytest.approx(math.log1p(-0.1), rel=1e-15)
-    two = _log_rest(np.log(np.array([0.6, 0.2])), np.log(np.array([2.0, 1.0])))
-    # the other copy of class 0 (0.6) and class 1 (0.2): 0.8
-    assert two[0] == pytest.approx(math.log(0.8), rel=1e-15)
+    three = _log_rest(np.log(np.array([0.6, 0.2])), np.log(np.array([3.0, 1.0])))
+    # the two other copies of class 0 (2 x 0.6) and class 1 (0.2): 1.4
+    assert three[0] == pytest.approx(math.log(1.4), rel=1e-15)
     alone = _log_rest(np.array([0.0]), np.array([0.0]))
     assert alone[0] == -math.inf
 
@@ -185,14 +185,18 @@ def test_theorem4_rounds_its_last_sum_up(probs: list[float]) -> None:
 def test_theorem4_equiprobable_is_above_the_exact_closed_form(k: int) -> None:
     """Against the 60-digit closed form, through the identity and a Lipschitz modulus,
     with delta = 0 and a delta that makes the float sum inexact."""
+    rounded_down = 0
     with mpmath.workdps(60):
         inner = ref.theorem4_equiprobable_closed(k, dps=60)
         for omega, scale in ((None, 1), (ib.Lipschitz(3.0), 3)):
-            for d in (0.0, 1e-17, 0.1, 1 / 3):
+            # large deltas make the sum's rounding, not the inner margin, the larger error
+            for d in (0.0, 1e-17, 0.1, 1 / 3, 1e3 / 3, 777.7, 1e4 / 7, 31415.9, 2.0**40 / 3):
                 got = ib.theorem4_equiprobable(k, omega=omega, delta=d)
                 want = scale * inner + exact(d)
                 assert exact(got) >= want, (k, omega, d)
                 assert exact(got) <= want * (1 + mpmath.mpf(2.0**-40)), (k, omega, d)
+                rounded_down += exact(float(scale * inner) + d) < want
+    assert rounded_down >= 1  # some sum rounds down: the final factor is needed
 
 
 def test_theorem4_equiprobable_margin_is_needed_somewhere() -> None:
