@@ -139,6 +139,8 @@ def test_log_rest_counts_the_other_copies_of_a_majority_class() -> None:
     three = _log_rest(np.log(np.array([0.6, 0.2])), np.log(np.array([3.0, 1.0])))
     # the two other copies of class 0 (2 x 0.6) and class 1 (0.2): 1.4
     assert three[0] == pytest.approx(math.log(1.4), rel=1e-15)
+    two = _log_rest(np.log(np.array([0.6, 0.2])), np.log(np.array([2.0, 1.0])))
+    assert two[0] == pytest.approx(math.log(0.8), rel=1e-15)  # one other copy counts too
     alone = _log_rest(np.array([0.0]), np.array([0.0]))
     assert alone[0] == -math.inf
 
