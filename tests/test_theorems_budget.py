@@ -237,3 +237,23 @@ def test_concave_hint_for_a_piecewise_modulus_without_extrapolation() -> None:
     bounded = ib.PiecewiseLinear([0.0, 1.0], [0.0, 0.5])
     with pytest.raises(ValueError, match="extrapolate=True"):
         ib.theorem4([0.5, 0.5], omega=bounded)
+
+
+# --- Eq. (3)'s tail exponent -------------------------------------------------------------------------
+
+
+def test_eq3_tail_error_bound_covers_the_rounding() -> None:
+    """|lt - (log sqrt(pi/2) - eps^2/2)| <= err against 60 digits, from the zero crossing
+    (eps ~ 0.67, where the two terms cancel) to eps = 40 (where eps^2/2 has ulps of 2^-43)."""
+    from isobound._theorems import _eq3_tail
+
+    eps = np.concatenate([np.linspace(0.0, 3.0, 301), np.geomspace(3.0, 40.0, 200), [0.6720, 0.67200714]])
+    lt, err = _eq3_tail(eps)
+    worst = 0.0
+    with mpmath.workdps(60):
+        c = mpmath.log(mpmath.sqrt(mpmath.pi / 2))
+        for e, v, r in zip(eps, lt, err, strict=True):
+            gap = abs(exact(v) - (c - exact(e) ** 2 / 2))
+            assert gap <= exact(r), (e, float(gap), r)
+            worst = max(worst, float(gap / exact(r)))
+    assert worst > 1 / 16  # the sweep reaches errors of the budget's own size
