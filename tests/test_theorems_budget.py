@@ -18,6 +18,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+from scipy.special import ndtri
 
 import isobound as ib
 from isobound import reference as ref
@@ -29,14 +30,6 @@ EPS = 2.0**-52
 def exact(x: float) -> mpmath.mpf:
     """The float as an exact mpf (at the working precision, floats are exact)."""
     return mpmath.mpf(float(x))
-
-
-def mp_mass(upper: mpmath.mpf, width: mpmath.mpf) -> mpmath.mpf:
-    """Standard normal mass of [upper - width, upper], on the side of 0 without cancellation."""
-    lo = upper - width
-    if lo > 0:
-        return mpmath.ncdf(-lo) - mpmath.ncdf(-upper)
-    return mpmath.ncdf(upper) - mpmath.ncdf(lo)
 
 
 # --- a_i = Phi^{-1}(s_i): the threshold's error -----------------------------------------
@@ -75,12 +68,6 @@ def test_threshold_error_on_the_majority_side(w: float, rel: float) -> None:
             assert gap <= exact(a_err), (w, rel, float(gap), a_err)
 
 
-def ndtri(p: float) -> float:
-    from scipy.special import ndtri as nd
-
-    return float(nd(p))
-
-
 # --- m_i: the interval mass, moved down for the threshold's error --------------------------
 
 A_VALUES = [-9.0, -3.0, -1.0, -0.2, 0.0, 0.4, 1.7, 3.0, 5.0, 8.0, 13.0]
@@ -97,10 +84,10 @@ def test_interval_mass_down_is_below_the_mass_at_every_nearby_threshold(a: float
     down = _interval_mass_down(np.array([a]), np.array([a_err]), e)[:, 0]
     with mpmath.workdps(80):
         for ei, di in zip(E_VALUES, down, strict=True):
-            ends = [mp_mass(-(exact(a) + s * exact(a_err)), exact(ei)) for s in (-1, 1)]
+            ends = [ref._interval_mass(-(exact(a) + s * exact(a_err)), exact(ei)) for s in (-1, 1)]
             low = min(ends)
             assert exact(di) <= low, (a, ei, a_err, float(di), float(low))
-            centre = mp_mass(-exact(a), exact(ei))
+            centre = ref._interval_mass(-exact(a), exact(ei))
             # the relative sensitivity is at most |a| + e + 1 here (near) or the long bound
             slack = 1e-12 + 4.0 * (2.0 + abs(a) + ei) * a_err * math.exp(min(ei * (abs(a) + ei), 50.0))
             assert exact(di) >= centre * (1 - mpmath.mpf(slack)), (a, ei, a_err)
@@ -112,8 +99,8 @@ def test_interval_mass_down_sensitivity_is_not_just_one() -> None:
     a, a_err, e = 8.0, 1e-8, 0.5
     down = float(_interval_mass_down(np.array([a]), np.array([a_err]), np.array([e]))[0, 0])
     with mpmath.workdps(60):
-        moved = mp_mass(-(exact(a) + exact(a_err)), exact(e))
-        centre = mp_mass(-exact(a), exact(e))
+        moved = ref._interval_mass(-(exact(a) + exact(a_err)), exact(e))
+        centre = ref._interval_mass(-exact(a), exact(e))
         assert 1 - moved / centre > 5e-8  # the true relative move
         assert exact(down) <= moved
 
